@@ -1,0 +1,112 @@
+"""Shared fixtures: the real data folder, an isolated cache, and a local HTTP server."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shallowdeep.data import find_chest_xray
+from shallowdeep.paths import DATA_ENV, resolve_data_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _missing_real_data(what: str) -> None:
+    """Skip for a user without the data; in CI (CI=true) a missing dataset is a failure."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must test on the real data: {what}")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real datasets: $SHALLOWDEEP_DATA, else ../shared/data beside the repository, else the
+    default data directory (where `shallowdeep data --download` puts them)."""
+    shared = REPO.parent / "shared" / "data"
+    candidate = resolve_data_dir(None if os.environ.get(DATA_ENV) or not shared.is_dir() else shared)
+    if not (candidate / "mnist").is_dir() or not (candidate / "pneumoniamnist").is_dir():
+        _missing_real_data(f"MNIST and PneumoniaMNIST not found in {candidate}; run "
+                           f"`shallowdeep data --download` or set ${DATA_ENV}")
+    return candidate
+
+
+@pytest.fixture(scope="session")
+def real_chest_xray(real_data_dir) -> Path:
+    """The real chest X-ray folder inside the data directory (a manual download)."""
+    root = find_chest_xray(real_data_dir)
+    if root is None:
+        _missing_real_data(f"no chest X-ray folder in {real_data_dir} (see `shallowdeep data`)")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory, monkeypatch) -> None:
+    """Every test gets its own empty cache and no mirror: nothing leaks between tests."""
+    monkeypatch.setenv("SHALLOWDEEP_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("SHALLOWDEEP_MIRROR", raising=False)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, Callable[[http.server.BaseHTTPRequestHandler], None]] = {}
+
+    def do_GET(self):  # noqa: N802 (the name http.server calls)
+        route = self.routes.get(self.path)
+        if route is None:
+            self.send_error(404, "Not Found")
+        else:
+            route(self)
+
+    def log_message(self, *args):
+        pass
+
+
+class LocalServer:
+    """An HTTP server on 127.0.0.1 whose answers a test sets per path."""
+
+    def __init__(self) -> None:
+        handler = type("Handler", (_Handler,), {"routes": {}})
+        self.routes = handler.routes
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def serve_bytes(self, path: str, payload: bytes) -> str:
+        def send(request):
+            request.send_response(200)
+            request.send_header("Content-Length", str(len(payload)))
+            request.end_headers()
+            request.wfile.write(payload)
+
+        self.routes[path] = send
+        return self.url + path
+
+    def serve_dropped(self, path: str, payload: bytes, after: int) -> str:
+        """Announce the whole payload, send ``after`` bytes of it, then close the connection."""
+
+        def send(request):
+            request.send_response(200)
+            request.send_header("Content-Length", str(len(payload)))
+            request.end_headers()
+            request.wfile.write(payload[:after])
+            request.wfile.flush()
+            request.close_connection = True
+            request.connection.shutdown(2)
+
+        self.routes[path] = send
+        return self.url + path
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    server = LocalServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()

@@ -1,0 +1,68 @@
+"""The array cache: a hit returns what was stored; anything doubtful is recomputed, never used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shallowdeep.cache import cache_path, cached_arrays
+from shallowdeep.errors import DataWarning
+
+KEY = {"dataset": "demo", "version": 1}
+
+
+class Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return {"values": np.arange(1000, dtype=np.float32)}
+
+
+def test_the_second_call_is_served_from_disk():
+    compute = Counter()
+    first = cached_arrays("demo", KEY, compute)
+    second = cached_arrays("demo", KEY, compute)
+    assert compute.calls == 1
+    np.testing.assert_array_equal(first["values"], second["values"])
+
+
+def test_another_key_is_another_entry():
+    compute = Counter()
+    cached_arrays("demo", KEY, compute)
+    cached_arrays("demo", {**KEY, "version": 2}, compute)
+    assert compute.calls == 2
+
+
+def test_a_corrupt_entry_is_recomputed_and_replaced():
+    compute = Counter()
+    cached_arrays("demo", KEY, compute)
+    path = cache_path("demo", KEY)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    again = cached_arrays("demo", KEY, compute)
+    assert compute.calls == 2
+    np.testing.assert_array_equal(again["values"], np.arange(1000, dtype=np.float32))
+    cached_arrays("demo", KEY, compute)
+    assert compute.calls == 2
+
+
+def test_an_entry_written_for_another_key_is_not_used():
+    compute = Counter()
+    cached_arrays("demo", {"other": True}, compute)
+    # Put the other key's file where KEY's entry belongs, as a stale copy would be.
+    cache_path("demo", KEY).parent.mkdir(parents=True, exist_ok=True)
+    cache_path("demo", KEY).write_bytes(cache_path("demo", {"other": True}).read_bytes())
+    cached_arrays("demo", KEY, compute)
+    assert compute.calls == 2
+
+
+def test_an_unwritable_cache_still_returns_the_result_and_says_why(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("SHALLOWDEEP_CACHE", str(blocker))
+    with pytest.warns(DataWarning, match="could not write the cache file"):
+        result = cached_arrays("demo", KEY, Counter())
+    assert len(result["values"]) == 1000
