@@ -44,7 +44,7 @@ def _add_data_parser(commands) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="the data directory (default: $SHALLOWDEEP_DATA or the cache folder)")
     parser.add_argument("--download", action="store_true", help="download missing files now")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.set_defaults(run=_run_data)
+    parser.set_defaults(handler=_run_data)
 
 
 def _run_data(args: argparse.Namespace) -> int:
@@ -75,6 +75,180 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+_LIST_HELP = """\
+List the experiments shipped with shallowdeep: the reference report's nine MNIST models and its
+chest X-ray CNN (suite "seed"), the course's starting points ("handout") and the CNNs with a pool
+after each convolution ("pooled"), with their dataset, input, parameter count and epochs.
+
+examples:
+  shallowdeep list
+  shallowdeep list --json | python -m json.tool
+"""
+
+
+def _add_list_parser(commands) -> None:
+    parser = commands.add_parser(
+        "list", help="the experiments shipped as presets, with their parameter counts",
+        description=_LIST_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    parser.set_defaults(handler=_run_list)
+
+
+def _describe_features(experiment) -> str:
+    features, size = experiment["features"], experiment["dataset"]["image_size"]
+    if features["kind"] == "hog":
+        hog = features["hog"]
+        return f"HOG p={hog['pixels_per_cell']} o={hog['orientations']}"
+    if features["kind"] == "raw":
+        return f"raw {size[0] * size[1]} pixels"
+    return f"image {size[0]}x{size[1]}"
+
+
+def preset_summaries() -> list[dict]:
+    """Name, suite, dataset, features, parameter count and epochs of every preset."""
+    from shallowdeep.config import list_presets, load_experiment
+    from shallowdeep.training import build_model
+
+    rows = []
+    for name in list_presets():
+        experiment = load_experiment(name)
+        model = build_model(experiment)
+        rows.append({
+            "name": name,
+            "suite": experiment["suite"],
+            "dataset": experiment["dataset"]["name"],
+            "features": _describe_features(experiment),
+            "params": int(model.count_params()),
+            "epochs": experiment["training"]["epochs"],
+            "description": experiment["description"],
+        })
+    return rows
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    import json
+
+    rows = preset_summaries()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<14} {'suite':<8} {'dataset':<11} {'input':<18} {'params':>9} {'epochs':>6}  description")
+    for row in rows:
+        print(f"{row['name']:<14} {row['suite']:<8} {row['dataset']:<11} {row['features']:<18} "
+              f"{row['params']:>9,} {row['epochs']:>6}  {row['description']}")
+    print("\nTrain one with `shallowdeep train NAME`; see its settings with `shallowdeep train NAME --dry-run`.")
+    return 0
+
+
+_TRAIN_HELP = """\
+Train one experiment (a preset name or a .toml file), evaluate it on its test set and write a run
+folder: resolved config, environment, history.csv, metrics.json, model.keras, the weight table
+and plots (history, confusion matrix, ROC for binary tasks).
+
+A checkpoint is written after every epoch. If training is interrupted (Ctrl-C, crash, kill),
+run the same command with --resume to continue from the last completed epoch.
+
+examples:
+  shallowdeep train cnn-3
+  shallowdeep train cnn-3 --precision bf16                 # mixed bfloat16: about twice as fast
+  shallowdeep train raw-1 --set training.epochs=2 --set training.batch_size=64
+  shallowdeep train my-experiment.toml --dry-run           # show every setting, train nothing
+  shallowdeep train cnn-3 --resume                         # continue an interrupted run
+"""
+
+
+def _add_train_parser(commands) -> None:
+    parser = commands.add_parser(
+        "train", help="train one experiment and write its run folder",
+        description=_TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("experiment", metavar="NAME|FILE", help="a preset (see `shallowdeep list`) or a .toml file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override a setting, e.g. training.epochs=2 (repeatable)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), help="same as --set training.precision=...")
+    parser.add_argument("--resume", action="store_true", help="continue the newest interrupted run of this experiment")
+    parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run folders go (default: ./runs)")
+    parser.add_argument("--data-dir", metavar="DIR", help="the data directory (default: $SHALLOWDEEP_DATA or the cache folder)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved experiment and its weight table, then stop")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from shallowdeep.config import load_experiment
+
+    overrides = list(args.overrides) + ([f'training.precision="{args.precision}"'] if args.precision else [])
+    experiment = load_experiment(args.experiment, overrides)
+    from shallowdeep.training import build_model, train
+    from shallowdeep.weights import weight_table_markdown
+
+    if args.dry_run:
+        print(f"# {experiment.name}, resolved from {experiment.source}\n")
+        print(experiment.to_toml())
+        print(weight_table_markdown(build_model(experiment)))
+        return 0
+    training = experiment["training"]
+    print(f"{experiment.name}: {experiment['description']}")
+    print(f"  {experiment['dataset']['name']}, {_describe_features(experiment)}, {experiment['model']['builder']}, "
+          f"{training['optimizer']}, {training['epochs']} epochs of batch {training['batch_size']}, {training['precision']}")
+    result = train(experiment, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
+                   progress=not args.no_progress)
+    test, reference = result.metrics["test"], experiment["reference"]
+    line = f"test: loss {test['loss']:.4f}, accuracy {test['accuracy']:.4f}"
+    if "roc_auc" in test:
+        line += (f", F1 {test['f1']:.4f}, sensitivity {test['sensitivity']:.4f}, specificity "
+                 f"{test['specificity']:.4f}, ROC AUC {test['roc_auc']:.4f} (threshold {test['threshold']:.3f})")
+    print(line)
+    if "test_accuracy" in reference:
+        print(f"reference report: accuracy {reference['test_accuracy']:.4f}"
+              + (f", loss {reference['test_loss']:.4f}" if "test_loss" in reference else ""))
+    seconds = result.metrics["seconds_per_epoch"]
+    print(f"{len(seconds)} epochs, {sum(seconds):.1f} s ({sum(seconds) / max(len(seconds), 1):.1f} s per epoch)")
+    print(f"run folder: {result.run_dir}")
+    return 0
+
+
+_PREDICT_HELP = """\
+Class probabilities for image files (PNG or JPEG, any size, colour or gray) from a trained run,
+through exactly the preprocessing the model was trained with (resizing, scaling, HOG). Digits
+drawn dark on a light background are inverted to MNIST's light-on-dark first (and it says so).
+
+examples:
+  shallowdeep predict runs/cnn-3/20260101-120000-abcd1234 my-digit.png
+  shallowdeep predict runs/xray-1/20260101-120000-abcd1234/model.keras scan1.jpeg scan2.jpeg --json
+"""
+
+
+def _add_predict_parser(commands) -> None:
+    parser = commands.add_parser(
+        "predict", help="class probabilities for image files from a trained run",
+        description=_PREDICT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run", metavar="RUN|MODEL", help="a run folder, or the model.keras inside one")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from shallowdeep.predict import predict_images
+
+    predictions = predict_images(args.run, args.images)
+    if args.json:
+        print(json.dumps([{"image": str(p.path), "predicted": p.predicted, "probabilities": p.probabilities,
+                           "note": p.note} for p in predictions], indent=2))
+        return 0
+    for prediction in predictions:
+        ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+        shown = ", ".join(f"{name}: {p:.3f}" for name, p in ranked[:3])
+        note = f"  [{prediction.note}]" if prediction.note else ""
+        print(f"{prediction.path}: {prediction.predicted}  ({shown}){note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shallowdeep",
@@ -87,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shallowdeep {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_data_parser(commands)
+    _add_list_parser(commands)
+    _add_train_parser(commands)
+    _add_predict_parser(commands)
     return parser
 
 
@@ -97,12 +274,14 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
     args = build_parser().parse_args(argv)
-    warnings.showwarning = _show_warning
+    shown_before, warnings.showwarning = warnings.showwarning, _show_warning
     try:
-        return args.run(args)
+        return args.handler(args)
     except ShallowDeepError as error:
         print(f"shallowdeep: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("shallowdeep: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown_before

@@ -1,0 +1,400 @@
+"""Experiments declared in TOML files: schema, defaults, overrides and validation.
+
+An experiment file has the sections ``[dataset]``, ``[features]``, ``[model]``, ``[training]`` and
+``[evaluation]``. Everything it leaves out takes the default below, and the *resolved* experiment
+(``resolve_experiment``) shows every value, defaults included. ``--set section.key=value``
+overrides a value (``train.`` is short for ``training.``); the value is read as TOML (``2``, ``0.5``, ``"adam"``, ``[64, 32]``) and, if that
+fails, taken as a string.
+
+Every problem is reported before anything is trained, as one :class:`ConfigError` naming the file
+(or ``--set``), the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from shallowdeep.data.info import DATASETS
+from shallowdeep.data.medmnist import SIZES as PNEUMONIAMNIST_SIZES
+from shallowdeep.errors import ShallowDeepError
+from shallowdeep.features import BLOCK_NORMS
+
+OPTIMIZERS = {"rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "nadam": "Nadam"}
+LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
+PRECISIONS = ("fp32", "bf16")
+SUITES = ("seed", "handout", "pooled", "best")
+
+
+class ConfigError(ShallowDeepError, ValueError):
+    """An experiment file or override is wrong; the message names file, key, value and the fix."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of the schema: its default, accepted type(s) and an optional check.
+
+    ``check`` returns ``None`` when the value is fine, else what is allowed.
+    """
+
+    default: Any
+    kind: type | tuple[type, ...]
+    check: Callable[[Any], str | None] | None = None
+    help: str = ""
+
+
+def _one_of(*choices) -> Callable[[Any], str | None]:
+    return lambda value: None if value in choices else f"one of {', '.join(map(repr, choices))}"
+
+
+def _at_least(minimum) -> Callable[[Any], str | None]:
+    return lambda value: None if value >= minimum else f"a value of at least {minimum}"
+
+
+def _fraction(value) -> str | None:
+    return None if 0.0 < value < 1.0 else "a number strictly between 0 and 1"
+
+
+def _positive_pair(value) -> str | None:
+    ok = len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    return None if ok else "two positive integers [height, width]"
+
+
+def _validation(value) -> str | None:
+    if value == "dataset" or (isinstance(value, float) and 0.0 < value < 1.0):
+        return None
+    return "a fraction of train strictly between 0 and 1, or \"dataset\" (the dataset's own val split)"
+
+
+def _class_weight(value) -> str | None:
+    if value in ("none", "balanced"):
+        return None
+    if isinstance(value, dict) and value and all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in value.values()
+    ):
+        return None
+    return "\"none\", \"balanced\" or a table {class = positive weight}"
+
+
+def _threshold(value) -> str | None:
+    if value == "validation" or (isinstance(value, float) and 0.0 < value < 1.0):
+        return None
+    return "\"validation\" (chosen on the validation split) or a probability between 0 and 1"
+
+
+#: The schema: sections of Fields; ``model.args`` and ``training.optimizer_args`` are checked
+#: against the chosen builder's and optimizer's own arguments instead.
+SCHEMA: dict[str, Any] = {
+    "name": Field("", str, help="the experiment's name (default: the file name)"),
+    "description": Field("", str),
+    "suite": Field("", str, lambda v: None if v in ("",) + SUITES else f"one of {SUITES} or \"\""),
+    "reference": Field({}, dict, help="published figures to show beside ours (report)"),
+    "dataset": {
+        "name": Field("mnist", str, _one_of(*DATASETS)),
+        "image_size": Field([28, 28], list, _positive_pair,
+                            "image size; MNIST is 28x28, PneumoniaMNIST 28/64/128/224 square"),
+        "val_fraction": Field(0.1, float, _fraction,
+                              "chest_xray without a val folder: share of train carved out for validation"),
+        "path": Field("", str, help="chest_xray: the folder (default: found in the data directory)"),
+        "train_limit": Field(0, int, _at_least(0), "train on a seeded random subset of this size (0: all)"),
+        "test_limit": Field(0, int, _at_least(0), "evaluate on a seeded random subset of this size (0: all)"),
+    },
+    "features": {
+        "kind": Field("raw", str, _one_of("raw", "hog", "image"),
+                      "raw: flat pixel vector; hog: HOG vector; image: (height, width, 1)"),
+        "divide_by": Field(255.0, float, lambda v: None if v > 0 else "a positive number",
+                           "pixels are divided by this (1.0 keeps 0-255)"),
+        "hog": {
+            "orientations": Field(8, int, _at_least(1)),
+            "pixels_per_cell": Field(4, int, _at_least(1)),
+            "cells_per_block": Field(1, int, _at_least(1)),
+            "block_norm": Field("L2-Hys", str, _one_of(*BLOCK_NORMS)),
+        },
+    },
+    "model": {
+        "builder": Field("mlp", str, help="a registered builder: `shallowdeep.models.list_models()`"),
+        "args": Field({}, dict, help="the builder's own arguments"),
+    },
+    "training": {
+        "optimizer": Field("rmsprop", str, _one_of(*OPTIMIZERS)),
+        "optimizer_args": Field({}, dict, help="arguments of the Keras optimizer"),
+        "loss": Field("categorical_crossentropy", str, _one_of(*LOSSES)),
+        "batch_size": Field(128, int, _at_least(1)),
+        "epochs": Field(10, int, _at_least(1)),
+        "validation": Field(0.1, (float, str), _validation),
+        "class_weight": Field("none", (str, dict), _class_weight),
+        "seed": Field(0, int, _at_least(0)),
+        "precision": Field("fp32", str, _one_of(*PRECISIONS)),
+    },
+    "evaluation": {
+        "threshold": Field("validation", (str, float), _threshold,
+                           "binary tasks: decision threshold on P(positive)"),
+    },
+}
+
+
+@dataclass
+class Experiment:
+    """A resolved experiment: every key present, checked; ``source`` says where it came from."""
+
+    config: dict[str, Any]
+    source: str
+
+    @property
+    def name(self) -> str:
+        return self.config["name"]
+
+    def __getitem__(self, section: str) -> Any:
+        return self.config[section]
+
+    def digest(self) -> str:
+        """Identity of what gets trained: everything but the name, description and references."""
+        relevant = {k: v for k, v in self.config.items() if k not in ("name", "description", "reference", "suite")}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_toml(self) -> str:
+        return dump_toml(self.config)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def dump_toml(table: dict, prefix: str = "") -> str:
+    """``table`` as TOML: scalars and lists inline, sub-tables as ``[section]`` (small, no dependency)."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict) or not v and not prefix]
+    for key, value in table.items():
+        if isinstance(value, dict) and (value or prefix):
+            name = f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key)
+            lines += ["", f"[{name}]", dump_toml(value, name)]
+    return "\n".join(lines).replace("\n\n\n", "\n\n").strip("\n") + ("\n" if not prefix else "")
+
+
+# -- presets ------------------------------------------------------------------------------------
+
+def _preset_folder():
+    return resources.files("shallowdeep") / "presets"
+
+
+def list_presets() -> list[str]:
+    """Names of the experiment files shipped with shallowdeep."""
+    return sorted(entry.name[: -len(".toml")] for entry in _preset_folder().iterdir()
+                  if entry.name.endswith(".toml"))
+
+
+def read_experiment_file(name_or_path: str | Path) -> tuple[dict, str]:
+    """The raw table of a preset (by name) or of a TOML file (by path), and its source name."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"experiment file {path} does not exist")
+        text, source, default_name = path.read_text(encoding="utf-8"), str(path), path.stem
+    else:
+        if str(name_or_path) not in list_presets():
+            raise ConfigError(
+                f"no preset named {str(name_or_path)!r} and no such file; presets: "
+                f"{', '.join(list_presets())} (or give a path to a .toml file)"
+            )
+        entry = _preset_folder() / f"{name_or_path}.toml"
+        text, source, default_name = entry.read_text(encoding="utf-8"), f"preset {name_or_path}", str(name_or_path)
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    table.setdefault("name", default_name)
+    return table, source
+
+
+# -- overrides ----------------------------------------------------------------------------------
+
+def parse_override(assignment: str) -> tuple[list[str], Any]:
+    """``"training.epochs=2"`` -> ``(["training", "epochs"], 2)``; the value is read as TOML."""
+    key, separator, text = assignment.partition("=")
+    if not separator or not key.strip():
+        raise ConfigError(f"--set {assignment!r}: expected section.key=value, e.g. training.epochs=2")
+    try:
+        value = tomllib.loads(f"value = {text.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    path = key.strip().split(".")
+    if path[0] == "train":  # `--set train.epochs=2` reads naturally; the section is [training]
+        path[0] = "training"
+    return path, value
+
+
+def apply_overrides(table: dict, assignments: Iterable[str]) -> dict:
+    """A copy of ``table`` with each ``section.key=value`` applied (keys are checked later)."""
+    table = copy.deepcopy(table)
+    for assignment in assignments:
+        path, value = parse_override(assignment)
+        node = table
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {assignment!r}: {part!r} is a value, not a section")
+        node[path[-1]] = value
+    return table
+
+
+# -- resolution and validation ---------------------------------------------------------------------
+
+def _problem(source: str, key: str, value: Any, allowed: str) -> ConfigError:
+    shown = _toml_value(value) if value is not None else "nothing"
+    return ConfigError(f"{source}: {key} = {shown} is not allowed; expected {allowed}")
+
+
+def _coerce(source: str, key: str, value: Any, field: Field) -> Any:
+    kinds = field.kind if isinstance(field.kind, tuple) else (field.kind,)
+    if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    type_ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not type_ok:
+        names = " or ".join({"str": "a string", "int": "an integer", "float": "a number",
+                             "list": "a list", "dict": "a table", "bool": "true or false"}[k.__name__] for k in kinds)
+        raise _problem(source, key, value, names)
+    if field.check:
+        allowed = field.check(value)
+        if allowed:
+            raise _problem(source, key, value, allowed)
+    return value
+
+
+def _resolve_section(source: str, prefix: str, schema: dict, given: dict) -> dict:
+    unknown = sorted(set(given) - set(schema))
+    if unknown:
+        where = f"in [{prefix}]" if prefix else "at the top level"
+        raise ConfigError(
+            f"{source}: unknown key {prefix + '.' if prefix else ''}{unknown[0]} {where}; "
+            f"allowed: {', '.join(schema)}"
+        )
+    resolved = {}
+    for key, spec in schema.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(spec, dict):
+            section = given.get(key, {})
+            if not isinstance(section, dict):
+                raise _problem(source, dotted, section, f"a table [{dotted}]")
+            resolved[key] = _resolve_section(source, dotted, spec, section)
+        else:
+            value = given.get(key, copy.deepcopy(spec.default))
+            resolved[key] = _coerce(source, dotted, value, spec)
+    return resolved
+
+
+def _simple_defaults(callable_) -> dict[str, Any]:
+    """Arguments of ``callable_`` whose defaults TOML can show (numbers, strings, booleans)."""
+    defaults = {}
+    for parameter in inspect.signature(callable_).parameters.values():
+        default = parameter.default
+        if parameter.name == "name" or default is inspect.Parameter.empty:
+            continue
+        if isinstance(default, tuple):
+            default = list(default)
+        if isinstance(default, (int, float, str, bool, list)):
+            defaults[parameter.name] = default
+    return defaults
+
+
+def _resolve_callable_args(source: str, key: str, given: dict, defaults: dict, accepted: Iterable[str]) -> dict:
+    accepted = set(accepted)
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {key}.{unknown[0]}; allowed: {', '.join(sorted(accepted))}")
+    return {**defaults, **given}
+
+
+def _check_consistency(source: str, config: dict) -> None:
+    dataset, features, training = config["dataset"], config["features"], config["training"]
+    name, size = dataset["name"], dataset["image_size"]
+    if name == "mnist" and size != [28, 28]:
+        raise _problem(source, "dataset.image_size", size, "[28, 28] for MNIST")
+    if name == "pneumoniamnist" and (size[0] != size[1] or size[0] not in PNEUMONIAMNIST_SIZES):
+        raise _problem(source, "dataset.image_size", size,
+                       f"a square size of PneumoniaMNIST: {', '.join(f'[{s}, {s}]' for s in PNEUMONIAMNIST_SIZES)}")
+    if training["validation"] == "dataset" and name == "mnist":
+        raise _problem(source, "training.validation", "dataset", "a fraction such as 0.1: MNIST has no val split")
+    classes = len(DATASETS[name].classes)
+    if training["loss"] == "binary_crossentropy" and classes != 2:
+        raise _problem(source, "training.loss", "binary_crossentropy",
+                       f"a categorical loss: {name} has {classes} classes")
+    weights = training["class_weight"]
+    if isinstance(weights, dict):
+        allowed = {str(i) for i in range(classes)} | set(DATASETS[name].classes)
+        wrong = sorted(set(weights) - allowed)
+        if wrong:
+            raise _problem(source, f"training.class_weight.{wrong[0]}", weights[wrong[0]],
+                           f"class keys among {', '.join(sorted(allowed))}")
+    if features["kind"] == "hog":
+        from shallowdeep.features import hog_feature_size
+
+        hog_settings = features["hog"]
+        try:
+            hog_feature_size(tuple(size), hog_settings["orientations"], hog_settings["pixels_per_cell"],
+                             hog_settings["cells_per_block"])
+        except ValueError as error:
+            raise ConfigError(f"{source}: [features.hog] {error}") from None
+        cells = size[0] // hog_settings["pixels_per_cell"]
+        if hog_settings["cells_per_block"] > cells:
+            raise _problem(source, "features.hog.cells_per_block", hog_settings["cells_per_block"],
+                           f"at most {cells} (the image has {cells}x{cells} cells)")
+
+
+def resolve_experiment(table: dict, source: str) -> Experiment:
+    """Fill every default, check every value; raise :class:`ConfigError` on the first problem."""
+    from shallowdeep import models
+    from shallowdeep._keras import keras
+
+    config = _resolve_section(source, "", SCHEMA, table)
+    builder = config["model"]["builder"]
+    if builder not in models.list_models():
+        raise _problem(source, "model.builder", builder, f"one of {', '.join(map(repr, models.list_models()))}")
+    builder_defaults = models.model_arguments(builder)
+    config["model"]["args"] = _resolve_callable_args(
+        source, "model.args", config["model"]["args"],
+        {k: list(v) if isinstance(v, tuple) else v for k, v in builder_defaults.items()}, builder_defaults,
+    )
+    optimizer_class = getattr(keras.optimizers, OPTIMIZERS[config["training"]["optimizer"]])
+    accepted = [p for p in inspect.signature(optimizer_class).parameters if p not in ("name", "kwargs")]
+    config["training"]["optimizer_args"] = _resolve_callable_args(
+        source, "training.optimizer_args", config["training"]["optimizer_args"],
+        _simple_defaults(optimizer_class), accepted,
+    )
+    _check_consistency(source, config)
+    return Experiment(config, source)
+
+
+def load_experiment(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
+    """A preset by name or a TOML file by path, with ``section.key=value`` overrides, resolved."""
+    table, source = read_experiment_file(name_or_path)
+    overrides = list(overrides)
+    if overrides:
+        table = apply_overrides(table, overrides)
+        source = f"{source} (with --set {' '.join(overrides)})"
+    return resolve_experiment(table, source)

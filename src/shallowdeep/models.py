@@ -1,0 +1,163 @@
+"""Model builders, registered by name (after timm's ``list_models`` / ``create_model``).
+
+Every builder takes the input shape, the number of outputs and their activation (decided by the
+task: 10 softmax outputs for digits, 1 sigmoid output for a binary task), a Keras dtype policy
+(``"float32"`` or ``"mixed_bfloat16"``) and its own keyword arguments, which an experiment file
+sets under ``[model.args]``. The output layer always computes in float32.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from shallowdeep._keras import keras
+from shallowdeep.errors import ShallowDeepError
+
+_REGISTRY: dict[str, Callable[..., keras.Model]] = {}
+
+
+class ModelError(ShallowDeepError, ValueError):
+    """A model cannot be built with the arguments given."""
+
+
+def register_model(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
+    """Decorator: make ``builder`` available to experiment files under its function name."""
+    _REGISTRY[builder.__name__] = builder
+    return builder
+
+
+def list_models() -> list[str]:
+    """The names of all registered builders, sorted."""
+    return sorted(_REGISTRY)
+
+
+def model_arguments(name: str) -> dict[str, Any]:
+    """A builder's own arguments and their defaults (what ``[model.args]`` may set)."""
+    builder = _builder(name)
+    shared = {"input_shape", "outputs", "output_activation", "dtype"}
+    return {
+        parameter.name: parameter.default
+        for parameter in inspect.signature(builder).parameters.values()
+        if parameter.name not in shared
+    }
+
+
+def _builder(name: str) -> Callable[..., keras.Model]:
+    if name not in _REGISTRY:
+        raise ModelError(f"no model builder named {name!r}; registered: {', '.join(list_models())}")
+    return _REGISTRY[name]
+
+
+def create_model(
+    name: str,
+    input_shape: tuple[int, ...],
+    outputs: int,
+    output_activation: str = "softmax",
+    dtype: str = "float32",
+    **arguments: Any,
+) -> keras.Model:
+    """Build the registered model ``name``; unknown arguments are refused by name."""
+    allowed = model_arguments(name)
+    unknown = sorted(set(arguments) - set(allowed))
+    if unknown:
+        raise ModelError(
+            f"model {name!r} has no argument {', '.join(unknown)}; it takes: {', '.join(allowed)}"
+        )
+    return _builder(name)(
+        input_shape=tuple(input_shape), outputs=outputs,
+        output_activation=output_activation, dtype=dtype, **arguments,
+    )
+
+
+def _output(units: int, activation: str) -> keras.layers.Layer:
+    # float32 even under mixed precision: softmax/sigmoid and the loss need the range.
+    return keras.layers.Dense(units, activation=activation, dtype="float32", name="output")
+
+
+def _dense_stack(x, units: list[int], activations: list[str], dropout: float, dtype: str):
+    if not 0.0 <= dropout < 1.0:
+        raise ModelError(f"dropout must be in [0, 1), got {dropout!r}")
+    for index, (width, activation) in enumerate(zip(units, activations), start=1):
+        x = keras.layers.Dense(width, activation=activation, dtype=dtype, name=f"dense_{index}")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, dtype=dtype, name=f"dropout_{index}")(x)
+    return x
+
+
+def _check_units(name: str, units: list[int]) -> None:
+    if not all(isinstance(u, int) and u >= 1 for u in units):
+        raise ModelError(f"{name} must be a list of positive integers, got {units!r}")
+
+
+@register_model
+def mlp(
+    input_shape, outputs, output_activation, dtype,
+    hidden: list[int] = (512,),
+    activation: str | list[str] = "sigmoid",
+    dropout: float = 0.0,
+) -> keras.Model:
+    """Multilayer perceptron: ``hidden`` Dense layers (each followed by Dropout if ``dropout``).
+
+    ``activation`` is one name for every hidden layer or one per layer (the report's raw-3 uses
+    sigmoid then relu).
+    """
+    hidden = list(hidden)
+    _check_units("hidden", hidden)
+    activations = [activation] * len(hidden) if isinstance(activation, str) else list(activation)
+    if len(activations) != len(hidden):
+        raise ModelError(f"activation lists {len(activations)} names for {len(hidden)} hidden layers")
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    x = _dense_stack(x, hidden, activations, dropout, dtype)
+    return keras.Model(inputs, _output(outputs, output_activation)(x), name="mlp")
+
+
+@register_model
+def cnn(
+    input_shape, outputs, output_activation, dtype,
+    filters: list[int] = (32, 32, 32),
+    kernel_size: int = 2,
+    activation: str = "relu",
+    pool: str = "last",
+    pool_size: int = 2,
+    dense: list[int] = (64,),
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> keras.Model:
+    """Convolutions (``same`` padding) with max-pooling, then a dense part.
+
+    ``pool="last"``: the convolutions are chained and only the last one is pooled, exactly as the
+    reference report's code runs (its two other pooling layers are built but never connected).
+    ``pool="each"``: a pool after every convolution, the evidently intended design.
+    """
+    filters, dense = list(filters), list(dense)
+    _check_units("filters", filters)
+    _check_units("dense", dense)
+    if pool not in ("last", "each"):
+        raise ModelError(f"pool must be 'last' or 'each', got {pool!r}")
+    pools = len(filters) if pool == "each" else 1
+    side = min(input_shape[:2])
+    for _ in range(pools):
+        side //= pool_size
+    if side < 1:
+        raise ModelError(
+            f"{pools} max-pool(s) of size {pool_size} shrink the {input_shape[0]}x{input_shape[1]} "
+            f"input below 1 pixel; use fewer convolutions, pool='last' or a smaller pool_size"
+        )
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = inputs
+    for index, count in enumerate(filters, start=1):
+        x = keras.layers.Conv2D(
+            count, kernel_size, padding="same", activation=None if batch_norm else activation,
+            dtype=dtype, name=f"conv_{index}",
+        )(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(dtype=dtype, name=f"bn_{index}")(x)
+            x = keras.layers.Activation(activation, dtype=dtype, name=f"act_{index}")(x)
+        if pool == "each" or index == len(filters):
+            x = keras.layers.MaxPooling2D(pool_size, dtype=dtype, name=f"pool_{index}")(x)
+    x = keras.layers.Flatten(dtype=dtype, name="flatten")(x)
+    x = _dense_stack(x, dense, [activation] * len(dense), dropout, dtype)
+    return keras.Model(inputs, _output(outputs, output_activation)(x), name="cnn")

@@ -1,0 +1,120 @@
+"""From an experiment's ``[dataset]`` and ``[features]`` to the arrays a model trains on.
+
+The same :func:`features_from_images` serves training and ``shallowdeep predict``, so a new image
+goes through exactly the preprocessing the model was trained with (HOG included).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from shallowdeep.config import Experiment
+from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
+from shallowdeep.data.info import DATASETS
+from shallowdeep.features import cached_hog, hog_feature_size
+
+
+@dataclass
+class PreparedData:
+    """Features (float32) and integer labels of each split, aligned row by row."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def input_shape(experiment: Experiment) -> tuple[int, ...]:
+    """The shape of one model input, known before any data is loaded."""
+    height, width = experiment["dataset"]["image_size"]
+    features = experiment["features"]
+    if features["kind"] == "raw":
+        return (height * width,)
+    if features["kind"] == "hog":
+        hog = features["hog"]
+        return (hog_feature_size((height, width), hog["orientations"], hog["pixels_per_cell"],
+                                 hog["cells_per_block"]),)
+    return (height, width, 1)
+
+
+def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | None = None) -> np.ndarray:
+    """uint8 images (n, height, width) -> the model's inputs, float32.
+
+    ``tag`` names the images for the HOG cache (e.g. ``"mnist-train"``); without it HOG is
+    computed without caching.
+    """
+    features = experiment["features"]
+    if features["kind"] == "hog":
+        hog = features["hog"]
+        return cached_hog(images, tag or "unnamed", hog["orientations"], hog["pixels_per_cell"],
+                          hog["cells_per_block"], hog["block_norm"], cache=tag is not None)
+    scaled = images.astype(np.float32) / np.float32(features["divide_by"])
+    if features["kind"] == "raw":
+        return scaled.reshape(len(images), -1)
+    return scaled[..., None]
+
+
+def _subset(count: int, limit: int, seed: int) -> np.ndarray:
+    """Indices of a seeded random subset of ``limit`` out of ``count`` (all if 0), in order."""
+    if not limit or limit >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
+
+
+def load_images(experiment: Experiment, data_dir: str | os.PathLike | None = None, progress: bool = True):
+    """The experiment's uint8 image splits ``{"train": (x, y), "val": (x, y) or None, "test": (x, y)}``."""
+    dataset = experiment["dataset"]
+    seed = experiment["training"]["seed"]
+    name = dataset["name"]
+    if name == "mnist":
+        train, test = load_mnist(data_dir, progress=progress)
+        val = None
+    elif name == "pneumoniamnist":
+        train, val, test = load_pneumoniamnist(dataset["image_size"][0], data_dir, progress=progress)
+    else:
+        train, val, test = load_chest_xray(
+            dataset["path"] or None, tuple(dataset["image_size"]), dataset["val_fraction"], seed,
+            data_dir=data_dir, progress=progress,
+        )
+    keep = _subset(len(train[1]), dataset["train_limit"], seed)
+    train = train[0][keep], train[1][keep]
+    keep = _subset(len(test[1]), dataset["test_limit"], seed + 1)
+    test = test[0][keep], test[1][keep]
+    return {"train": train, "val": val, "test": test}
+
+
+def prepare_data(
+    experiment: Experiment, data_dir: str | os.PathLike | None = None, progress: bool = True
+) -> PreparedData:
+    """Load the images, split off validation, compute features: everything :func:`train` needs.
+
+    With ``training.validation`` a fraction, the *last* part of train is held out, as Keras'
+    ``validation_split`` does; with ``"dataset"``, the dataset's own val split is used.
+    """
+    splits = load_images(experiment, data_dir, progress)
+    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
+    validation = experiment["training"]["validation"]
+    if validation == "dataset":
+        x_val, y_val = splits["val"]
+    else:
+        cut = len(x_train) - int(round(validation * len(x_train)))
+        (x_train, y_train), (x_val, y_val) = (x_train[:cut], y_train[:cut]), (x_train[cut:], y_train[cut:])
+    name = experiment["dataset"]["name"]
+    limited = experiment["dataset"]["train_limit"] or experiment["dataset"]["test_limit"]
+    tag = f"{name}{'-subset' if limited else ''}"
+    return PreparedData(
+        features_from_images(x_train, experiment, f"{tag}-train"), y_train.astype(np.int64),
+        features_from_images(x_val, experiment, f"{tag}-val"), y_val.astype(np.int64),
+        features_from_images(x_test, experiment, f"{tag}-test"), y_test.astype(np.int64),
+        DATASETS[name].classes,
+    )

@@ -1,0 +1,71 @@
+"""Metrics: exact on hand-made cases; binary metrics use a threshold never chosen on test."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from shallowdeep._keras import keras
+from shallowdeep.evaluation import (
+    choose_threshold, classification_metrics, confusion_matrix, cross_entropy, roc_auc,
+)
+
+
+def one_hot_probabilities(predicted, classes, confidence=0.9):
+    probabilities = np.full((len(predicted), classes), (1 - confidence) / (classes - 1))
+    probabilities[np.arange(len(predicted)), predicted] = confidence
+    return probabilities
+
+
+def test_confusion_matrix_rows_are_true_classes():
+    matrix = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0]), 3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+
+
+def test_per_class_scores_and_most_confused_pairs():
+    y_true = np.array([4, 4, 4, 9, 9, 9, 9, 7, 7, 1])
+    y_pred = np.array([9, 9, 4, 9, 9, 4, 9, 1, 7, 1])
+    metrics = classification_metrics(y_true, one_hot_probabilities(y_pred, 10), tuple("0123456789"))
+    assert metrics["accuracy"] == 0.6
+    assert metrics["most_confused"][0] == {"true": "4", "predicted": "9", "count": 2}
+    assert {(m["true"], m["predicted"]) for m in metrics["most_confused"][1:]} == {("9", "4"), ("7", "1")}
+    four = metrics["per_class"]["4"]
+    assert four["precision"] == 0.5 and four["recall"] == pytest.approx(1 / 3) and four["support"] == 3
+
+
+def test_cross_entropy_equals_keras_categorical_crossentropy():
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(10), size=50)
+    labels = rng.integers(0, 10, size=50)
+    expected = keras.losses.CategoricalCrossentropy()(keras.utils.to_categorical(labels, 10), probabilities)
+    assert cross_entropy(labels, probabilities) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_roc_auc_equals_the_share_of_correctly_ordered_pairs():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, size=60)
+    scores = np.round(rng.random(60), 1)  # many ties
+    pairs = [(p, n) for p, n in itertools.product(scores[labels == 1], scores[labels == 0])]
+    expected = np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs])
+    assert roc_auc(labels, scores) == pytest.approx(expected)
+
+
+def test_binary_metrics_at_a_given_threshold():
+    y_true = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    p_positive = np.array([0.1, 0.4, 0.6, 0.7, 0.3, 0.55, 0.8, 0.9, 0.95, 0.99])
+    probabilities = np.stack([1 - p_positive, p_positive], axis=1)
+    metrics = classification_metrics(y_true, probabilities, ("NORMAL", "PNEUMONIA"), threshold=0.5)
+    assert metrics["confusion_matrix"] == [[2, 2], [1, 5]]
+    assert metrics["sensitivity"] == pytest.approx(5 / 6) and metrics["specificity"] == 0.5
+    assert metrics["f1"] == pytest.approx(2 * (5 / 7) * (5 / 6) / (5 / 7 + 5 / 6))
+    assert metrics["threshold"] == 0.5
+    at_065 = classification_metrics(y_true, probabilities, ("NORMAL", "PNEUMONIA"), threshold=0.65)
+    assert at_065["confusion_matrix"] == [[3, 1], [2, 4]]
+
+
+def test_the_threshold_maximises_youden_s_j_on_validation():
+    y_val = np.array([0, 0, 0, 1, 1, 1])
+    p_val = np.array([0.2, 0.5, 0.6, 0.7, 0.8, 0.9])
+    assert choose_threshold(y_val, p_val) == 0.7  # every case right: J = 1

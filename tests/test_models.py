@@ -1,0 +1,75 @@
+"""Models: registered by name, built exactly as the reference report, refused when impossible."""
+
+from __future__ import annotations
+
+import pytest
+
+from shallowdeep.config import ConfigError, list_presets, load_experiment
+from shallowdeep.models import ModelError, create_model, list_models
+from shallowdeep.training import build_model
+from shallowdeep.weights import total_formula, weight_table
+
+PARAMS = {
+    "raw-1": 407_050, "raw-2": 407_050, "raw-3": 535_818,
+    "hog-1": 25_802, "hog-2": 50_890, "hog-3": 101_770,
+    "cnn-1": 410_538, "cnn-2": 812_650, "cnn-3": 856_330,
+    "xray-1": 164_353, "handout-raw": 1_600, "handout-hog": 816, "handout-cnn": 114,
+}
+
+
+@pytest.mark.parametrize(("name", "params"), PARAMS.items())
+def test_preset_parameter_counts_equal_the_reference_report(name, params):
+    model = build_model(load_experiment(name))
+    assert model.count_params() == params
+
+
+@pytest.mark.parametrize("name", sorted(set(list_presets())))
+def test_the_weight_table_adds_up_to_keras_count_for_every_preset(name):
+    model = build_model(load_experiment(name))
+    rows = weight_table(model)
+    assert sum(row.total for row in rows) == model.count_params()
+    assert total_formula(rows).endswith(f"= {model.count_params():,}")
+
+
+def test_the_report_s_cnn_chains_its_convolutions_and_pools_once():
+    model = build_model(load_experiment("cnn-3"))
+    kinds = [type(layer).__name__ for layer in model.layers[1:]]
+    assert kinds == ["Conv2D", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense"]
+    rows = {row.layer: row for row in weight_table(model)}
+    assert rows["conv_2"].formula == "5*5*32*32 + 32 = 25,632"
+    assert rows["dense_1"].formula == "6272*128 + 128 = 802,944"
+    assert rows["flatten"].output_shape == (6272,)
+
+
+def test_the_pooled_variant_pools_after_each_convolution():
+    model = build_model(load_experiment("cnn-3-pooled"))
+    pools = [layer for layer in model.layers if type(layer).__name__ == "MaxPooling2D"]
+    assert len(pools) == 3 and tuple(model.get_layer("flatten").output.shape[1:]) == (288,)
+    assert model.count_params() == 832 + 2 * 25_632 + (288 * 128 + 128) + 1_290
+
+
+def test_xray_model_shrinks_128_pixels_to_4_before_the_dense_part():
+    model = build_model(load_experiment("xray-1"))
+    assert tuple(model.get_layer("pool_5").output.shape[1:]) == (4, 4, 128)
+    assert tuple(model.output.shape[1:]) == (1,)
+
+
+def test_registry_lists_and_refuses_by_name():
+    assert {"mlp", "cnn"} <= set(list_models())
+    with pytest.raises(ModelError, match="no model builder named 'vgg'"):
+        create_model("vgg", (784,), 10)
+    with pytest.raises(ModelError, match="model 'mlp' has no argument units; it takes: hidden"):
+        create_model("mlp", (784,), 10, units=3)
+
+
+def test_a_pool_that_shrinks_the_input_below_one_pixel_is_a_config_error():
+    experiment = load_experiment("cnn-3", ['model.args.pool="each"', "model.args.filters=[8, 8, 8, 8, 8]"])
+    with pytest.raises(ConfigError, match=r"preset cnn-3 .*\[model.args\] 5 max-pool\(s\) of size 2 shrink the 28x28"):
+        build_model(experiment)
+
+
+def test_bf16_computes_the_hidden_layers_in_bfloat16_and_the_output_in_float32():
+    model = build_model(load_experiment("cnn-3", ['training.precision="bf16"']))
+    assert model.get_layer("conv_1").dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("output").dtype_policy.name == "float32"
+    assert model.count_params() == 856_330
