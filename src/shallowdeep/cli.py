@@ -249,6 +249,63 @@ def _run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+_LAB_HELP = """\
+Run the whole lab: train every experiment of a suite, then write a report that answers the lab's
+four questions with the measured numbers, plots and confusion matrices: <out>/report.md (with
+<out>/images/) and <out>/report.html, one self-contained file that opens offline.
+
+Suites: "seed" (default) is the reference report's ten experiments, raw-1..3, hog-1..3, cnn-1..3
+and the chest X-ray CNN xray-1; "handout" the course's three starting points; "pooled" the CNNs
+with a pool after each convolution; "all" every preset.
+
+Finished runs (same settings, same shallowdeep version) are reused, so running the command again
+only writes the report; --force retrains. An interrupted lab resumes where it stopped. The chest
+X-ray part needs the chest X-ray folder (in the data directory, or --xray-dir); without it the rest
+of the lab still runs and the report says how to get it.
+
+examples:
+  shallowdeep lab                                  # the full lab, about an hour on 2 CPU cores in fp32
+  shallowdeep lab --precision bf16                 # mixed bfloat16: much faster on recent CPUs
+  shallowdeep lab --quick                          # 1 epoch on small slices: checks everything in minutes
+  shallowdeep lab --lang fr --out rapport          # the report in French
+  shallowdeep lab --suite all --xray-dir ~/data/chest_xray
+"""
+
+
+def _add_lab_parser(commands) -> None:
+    parser = commands.add_parser(
+        "lab", help="run every experiment of the lab and write the report (the main command)",
+        description=_LAB_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--suite", default="seed", choices=("seed", "handout", "pooled", "all"),
+                        help="which experiments (default: seed)")
+    parser.add_argument("--out", default="lab-report", metavar="DIR", help="report and runs folder (default: ./lab-report)")
+    parser.add_argument("--quick", action="store_true", help="1 epoch on small slices, to check the pipeline")
+    parser.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the report")
+    parser.add_argument("--force", action="store_true", help="retrain experiments that already have a finished run")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), help="override every experiment's precision")
+    parser.add_argument("--data-dir", metavar="DIR", help="the data directory (default: $SHALLOWDEEP_DATA or the cache folder)")
+    parser.add_argument("--xray-dir", metavar="DIR", help="the chest X-ray folder (default: found in the data directory)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=_run_lab)
+
+
+def _run_lab(args: argparse.Namespace) -> int:
+    from shallowdeep.lab import run_lab
+
+    command = "shallowdeep " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["lab"] else "shallowdeep lab"
+    result = run_lab(
+        args.suite, args.out, quick=args.quick, lang=args.lang, force=args.force, precision=args.precision,
+        data_dir=args.data_dir, xray_dir=args.xray_dir, progress=not args.no_progress, command=command,
+    )
+    failed = [entry.name for entry in result.entries if entry.status == "failed"]
+    minutes, seconds = divmod(result.seconds, 60)
+    print(f"\nreport: {result.report_html}\n        {result.report_markdown}")
+    print(f"{len(result.entries)} experiments in {int(minutes)} min {seconds:.0f} s"
+          + (f"; FAILED: {', '.join(failed)} (see the report)" if failed else ""))
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shallowdeep",
@@ -260,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"shallowdeep {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _add_lab_parser(commands)
     _add_data_parser(commands)
     _add_list_parser(commands)
     _add_train_parser(commands)

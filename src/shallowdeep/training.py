@@ -258,6 +258,10 @@ def train(
         "params": int(model.count_params()),
         "epochs": len(history),
         "train_samples": int(len(data.y_train)),
+        "class_counts": {
+            split: np.bincount(labels, minlength=classes).tolist()
+            for split, labels in (("train", data.y_train), ("validation", data.y_val), ("test", data.y_test))
+        },
         "class_weight": {data.class_names[i]: w for i, w in weights.items()} if weights else None,
         "seconds_per_epoch": [row["seconds"] for row in history],
         "training_seconds": float(sum(row["seconds"] for row in history)),

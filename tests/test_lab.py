@@ -1,0 +1,133 @@
+"""`shallowdeep lab --quick`: every experiment, one report answering the four questions, in two
+languages, reusing finished runs, surviving a failure, and opening in a real browser offline."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+import shallowdeep.training as training_module
+from shallowdeep.cli import main
+from shallowdeep.lab import run_lab, suite_members
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def quick_lab(real_data_dir, real_chest_xray, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lab")
+    result = run_lab("seed", out, quick=True, data_dir=real_data_dir, progress=False,
+                     command="shallowdeep lab --quick")
+    return out, result
+
+
+def test_the_seed_suite_is_the_reference_report_s_ten_experiments():
+    assert suite_members("seed") == ["raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3",
+                                     "cnn-1", "cnn-2", "cnn-3", "xray-1"]
+    assert suite_members("handout") == ["handout-raw", "handout-hog", "handout-cnn"]
+    assert len(suite_members("all")) == 16
+
+
+def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab):
+    out, result = quick_lab
+    assert [entry.status for entry in result.entries] == ["trained"] * 10
+    markdown = (out / "report.md").read_text()
+    assert "QUICK RUN" in markdown.splitlines()[2]
+    for heading in ("## Q1.", "## Q2.", "## Q3.", "## Q4.", "## Reproducing this report"):
+        assert heading in markdown
+    # Q1 reads the optimizers back from the models.
+    assert "**RMSprop** with learning_rate = 0.001, rho = 0.9, momentum = 0, epsilon = 1e-07" in markdown
+    assert "**Adam** with learning_rate = 0.001" in markdown and "w ← w − η·g / √(v + ε)" in markdown
+    # Q2: every MNIST model with its weights and the comparison with the reference report.
+    assert "784*512 + 512 = 401,920" in markdown and "Total: 832 + 25,632 + 25,632 + 802,944 + 1,290 = 856,330" in markdown
+    assert re.search(r"\| cnn-3 \| trained \| 856,330 \| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0\.0264 \| 0\.9921 \|", markdown)
+    # Q3: a worked example with the arithmetic; Q4: the X-ray scores on validation and test.
+    assert "conv_2     Conv2D 5x5, 32 -> 32       5*5*32*32 + 32 = 25,632" in markdown
+    assert re.search(r"\| test \| 0\.500 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", markdown)
+    for link in re.findall(r"\]\((images/[^)]+)\)", markdown):
+        assert (out / link).is_file(), link
+
+
+def test_running_again_reuses_every_run_and_can_write_french(quick_lab, real_data_dir):
+    out, _ = quick_lab
+    result = run_lab("seed", out, quick=True, lang="fr", data_dir=real_data_dir, progress=False)
+    assert {entry.status for entry in result.entries} == {"reused"}
+    markdown = (out / "report.md").read_text()
+    assert "EXÉCUTION RAPIDE" in markdown and "## Q4. Radiographies thoraciques" in markdown
+    assert "| modèle | état | paramètres |" in markdown and "856\u202f330" in markdown
+    assert "Total : 832 + 25\u202f632" in markdown
+
+
+def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir, tmp_path, monkeypatch):
+    real_train = training_module.train
+
+    def train_or_fail(experiment, **kwargs):
+        if experiment.name == "handout-hog":
+            raise RuntimeError("simulated out-of-memory")
+        return real_train(experiment, **kwargs)
+
+    monkeypatch.setattr(training_module, "train", train_or_fail)
+    result = run_lab("handout", tmp_path, quick=True, data_dir=real_data_dir, progress=False)
+    assert [entry.status for entry in result.entries] == ["trained", "failed", "trained"]
+    markdown = (tmp_path / "report.md").read_text()
+    assert "**handout-hog** failed: RuntimeError: simulated out-of-memory" in markdown
+    assert "simulated out-of-memory" in (tmp_path / "logs" / "handout-hog.log").read_text()
+    assert "| handout-cnn | trained | 114 |" in markdown
+
+
+def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(real_data_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mnist").symlink_to(real_data_dir / "mnist")
+    code = main(["lab", "--quick", "--suite", "seed", "--out", str(tmp_path / "out"), "--data-dir", str(data),
+                 "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "xray-1: skipped (no chest X-ray folder in the data directory)" in out
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "No chest X-ray folder was available" in markdown and "data.mendeley.com" in markdown
+    assert "| cnn-3 | trained |" in markdown and "| xray-1 | skipped |" in markdown
+
+
+def test_lab_help_teaches_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["lab", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--quick" in out and "--lang" in out
+
+
+def test_the_html_report_opens_offline_in_a_real_browser(quick_lab):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must open the report in Chromium: .ci/run installs Debian's chromium")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    out, _ = quick_lab
+    report = (out / "report.html").resolve()
+    requests, errors = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        page = browser.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.goto(report.as_uri(), wait_until="load")
+        sizes = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        title = page.title()
+        browser.close()
+    assert errors == []
+    assert [url for url in requests if not url.startswith(("data:", report.as_uri()))] == []
+    assert len(sizes) >= 20
+    assert all(complete and width > 0 and height > 0 for complete, width, height in sizes)
+    # The French test may have rewritten the report in place; either language is the same page.
+    assert title in ("Shallow versus deep neural networks: lab report",
+                     "Réseaux de neurones peu profonds et profonds : compte rendu de TP")
