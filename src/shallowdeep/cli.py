@@ -264,7 +264,7 @@ X-ray part needs the chest X-ray folder (in the data directory, or --xray-dir); 
 of the lab still runs and the report says how to get it.
 
 examples:
-  shallowdeep lab                                  # the full lab, about an hour on 2 CPU cores in fp32
+  shallowdeep lab                                  # the full lab: about 11 minutes on 2 CPU cores
   shallowdeep lab --precision bf16                 # mixed bfloat16: much faster on recent CPUs
   shallowdeep lab --quick                          # 1 epoch on small slices: checks everything in minutes
   shallowdeep lab --lang fr --out rapport          # the report in French

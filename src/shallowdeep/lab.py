@@ -100,17 +100,18 @@ def run_lab(
     started = time.perf_counter()
     out = Path(out)
     runs_dir = out / ("runs-quick" if quick else "runs")
-    xray_root = Path(xray_dir) if xray_dir else find_chest_xray(data_dir)
+    xray_path = Path(xray_dir) if xray_dir else None
+    xray_root = xray_path or find_chest_xray(data_dir)
     names = suite_members(suite)
     entries: list[LabEntry] = []
     for position, name in enumerate(names, start=1):
         base = load_experiment(name)
-        if base["dataset"]["name"] == "chest_xray" and (xray_root is None or not Path(xray_root).is_dir()):
+        if base["dataset"]["name"] == "chest_xray" and (xray_root is None or not xray_root.is_dir()):
             where = f"{xray_dir} does not exist" if xray_dir else "no chest X-ray folder in the data directory"
             print(f"[{position}/{len(names)}] {name}: skipped ({where})", flush=True)
             entries.append(LabEntry(name, base, "skipped", error=f"{where}. {CHEST_XRAY_HOW_TO_GET}"))
             continue
-        experiment = load_experiment(name, _overrides(base, quick, precision, xray_dir and Path(xray_dir)))
+        experiment = load_experiment(name, _overrides(base, quick, precision, xray_path))
         finished = None if force else _find_finished(runs_dir, experiment)
         if finished is not None:
             metrics, history = _load_finished(finished)

@@ -222,6 +222,7 @@ def _hog_figures(document: Document, write: _Writer, images: _Images, entries: l
     )
     if not settings:
         return
+    settings.setdefault((8, 7))  # larger cells, for comparison: 16 cells instead of 49
     _, (x_test, y_test) = load_mnist(data_dir)
     for orientations, cell in settings:
         name = f"hog-o{orientations}-p{cell}.png"
@@ -293,7 +294,10 @@ def _question_3(document: Document, write: _Writer, entries: list[LabEntry]) -> 
         right={1, 2, 3},
     )
     mnist = [e for e in finished if e.experiment["dataset"]["name"] == "mnist"] or finished
-    shallow, deep = mnist[0], max(mnist, key=lambda e: (_layers_with_weights(e), e.metrics["params"]))
+    deep = max(mnist, key=lambda e: (_layers_with_weights(e), e.metrics["params"]))
+    # The shallow side reads raw pixels where possible: the same input as the CNN, a fair comparison.
+    raw = [e for e in mnist if e.experiment["features"]["kind"] == "raw"] or mnist
+    shallow = min(raw, key=lambda e: (_layers_with_weights(e), e.metrics["params"]))
     rows = _weights(deep)
     document.paragraph(write(
         "q3_example", deep=deep.name, deep_layers=_layers_with_weights(deep), deep_params=write.count(deep.metrics["params"]),
