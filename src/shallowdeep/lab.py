@@ -134,9 +134,20 @@ def run_lab(
             continue
         entries.append(LabEntry(name, experiment, "trained", result.run_dir, result.metrics, result.history,
                                 seconds=time.perf_counter() - begun))
+        _release_memory()
     markdown, html = write_report(entries, out, suite=suite, quick=quick, lang=lang, command=command,
                                   seconds=time.perf_counter() - started, data_dir=data_dir)
     return LabResult(entries, markdown, html, time.perf_counter() - started)
+
+
+def _release_memory() -> None:
+    """Drop the finished experiment's model, graphs and arrays before the next one is built."""
+    import gc
+
+    from shallowdeep._keras import keras
+
+    keras.backend.clear_session()
+    gc.collect()
 
 
 def _find_finished(runs_dir: Path, experiment: Experiment) -> Path | None:

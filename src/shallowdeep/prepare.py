@@ -58,7 +58,8 @@ def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | 
         hog = features["hog"]
         return cached_hog(images, tag or "unnamed", hog["orientations"], hog["pixels_per_cell"],
                           hog["cells_per_block"], hog["block_norm"], cache=tag is not None)
-    scaled = images.astype(np.float32) / np.float32(features["divide_by"])
+    scaled = images.astype(np.float32)
+    scaled /= np.float32(features["divide_by"])  # in place: no second copy of a large split
     if features["kind"] == "raw":
         return scaled.reshape(len(images), -1)
     return scaled[..., None]
