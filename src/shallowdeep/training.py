@@ -68,7 +68,8 @@ def build_model(experiment: Experiment) -> keras.Model:
 def compile_model(model: keras.Model, experiment: Experiment) -> None:
     training = experiment["training"]
     optimizer = getattr(keras.optimizers, OPTIMIZERS[training["optimizer"]])(**training["optimizer_args"])
-    model.compile(optimizer=optimizer, loss=training["loss"], metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss=training["loss"], metrics=["accuracy"],
+                  steps_per_execution=training["steps_per_execution"])
 
 
 def class_weights(experiment: Experiment, y_train: np.ndarray, class_names: tuple[str, ...]) -> dict[int, float] | None:
