@@ -1,6 +1,6 @@
 """What the lab costs, measured side by side in one run on this machine.
 
-    python benchmarks/run.py            # everything, full length (about 15 minutes on 2 cores)
+    python benchmarks/run.py            # everything, full length (about 17 minutes on 2 cores)
     python benchmarks/run.py --quick    # the same measurements, shorter (a few minutes)
 
 1. Overhead: training throughput (images/s over a fixed number of steps, after a warm-up) of
@@ -90,8 +90,11 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
         for model in contenders.values():  # warm-up: tracing and the first allocations
             _images_per_second(model, x, y, batch, 5, weights)
         speeds: dict[str, list[float]] = {label: [] for label in contenders}
-        for _ in range(repeats):
-            for label, model in contenders.items():
+        for repeat in range(repeats):
+            # Alternate which side goes first: the second run of a pair finds the memory the first
+            # one freed, which favours it when an epoch copies a large array.
+            order = list(contenders.items())
+            for label, model in order if repeat % 2 == 0 else reversed(order):
                 callbacks = [checkpoint] if label == "shallowdeep" else []
                 speeds[label].append(_images_per_second(model, x, y, batch, steps, weights, callbacks))
     result = {"preset": name, "precision": precision, "batch_size": batch, "steps": steps, "repeats": repeats,
@@ -100,8 +103,8 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
         result[f"{label}_images_per_s"] = statistics.median(values)
         result[f"{label}_runs"] = values
     if with_plain:
-        # Each shallowdeep run is compared with the plain run just before it, so that the machine's
-        # slow drifts (other tenants) cancel; the median of those ratios is the overhead.
+        # Each shallowdeep run is compared with the plain run beside it, so that the machine's slow
+        # drifts (other tenants) cancel; the median of those ratios is the overhead.
         ratios = [plain / ours for plain, ours in zip(speeds["plain_keras"], speeds["shallowdeep"])]
         result["overhead"] = statistics.median(ratios) - 1.0
         result["overhead_runs"] = [ratio - 1.0 for ratio in ratios]

@@ -97,3 +97,17 @@ def test_predict_names_an_unreadable_file(trained_cnn, tmp_path, capsys):
 def test_predict_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["predict", str(tmp_path), "x.png"]) == 1
     assert "is not a shallowdeep run folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_training_says_how_to_resume(monkeypatch, capsys, tmp_path):
+    import shallowdeep.training as training_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training_module, "train", interrupted)
+    code = main(["train", "raw-1", "--set", "training.epochs=2", "--runs-dir", str(tmp_path)])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert f"the completed epochs are kept under {tmp_path / 'raw-1'}" in err
+    assert "`shallowdeep train raw-1 --set training.epochs=2 --resume`" in err

@@ -10,6 +10,7 @@ import argparse
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 from shallowdeep import __version__
 from shallowdeep.errors import ShallowDeepError
@@ -177,11 +178,11 @@ def _add_train_parser(commands) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from shallowdeep.config import load_experiment
+    from shallowdeep.training import build_model, train
+    from shallowdeep.weights import weight_table_markdown
 
     overrides = list(args.overrides) + ([f'training.precision="{args.precision}"'] if args.precision else [])
     experiment = load_experiment(args.experiment, overrides)
-    from shallowdeep.training import build_model, train
-    from shallowdeep.weights import weight_table_markdown
 
     if args.dry_run:
         print(f"# {experiment.name}, resolved from {experiment.source}\n")
@@ -192,8 +193,15 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"{experiment.name}: {experiment['description']}")
     print(f"  {experiment['dataset']['name']}, {_describe_features(experiment)}, {experiment['model']['builder']}, "
           f"{training['optimizer']}, {training['epochs']} epochs of batch {training['batch_size']}, {training['precision']}")
-    result = train(experiment, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
-                   progress=not args.no_progress)
+    try:
+        result = train(experiment, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
+                       progress=not args.no_progress)
+    except KeyboardInterrupt:
+        again = " ".join(["shallowdeep", "train", args.experiment, *(f"--set {o}" for o in args.overrides),
+                          *(["--precision", args.precision] if args.precision else []), "--resume"])
+        print(f"\ninterrupted: the completed epochs are kept under {Path(args.runs_dir) / experiment.name}; "
+              f"continue with `{again}`", file=sys.stderr)
+        return 130
     test, reference = result.metrics["test"], experiment["reference"]
     line = f"test: loss {test['loss']:.4f}, accuracy {test['accuracy']:.4f}"
     if "roc_auc" in test:
@@ -294,10 +302,15 @@ def _run_lab(args: argparse.Namespace) -> int:
     from shallowdeep.lab import run_lab
 
     command = "shallowdeep " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["lab"] else "shallowdeep lab"
-    result = run_lab(
-        args.suite, args.out, quick=args.quick, lang=args.lang, force=args.force, precision=args.precision,
-        data_dir=args.data_dir, xray_dir=args.xray_dir, progress=not args.no_progress, command=command,
-    )
+    try:
+        result = run_lab(
+            args.suite, args.out, quick=args.quick, lang=args.lang, force=args.force, precision=args.precision,
+            data_dir=args.data_dir, xray_dir=args.xray_dir, progress=not args.no_progress, command=command,
+        )
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished experiments and completed epochs are kept in {args.out}; run the "
+              f"same command again to continue", file=sys.stderr)
+        return 130
     failed = [entry.name for entry in result.entries if entry.status == "failed"]
     minutes, seconds = divmod(result.seconds, 60)
     print(f"\nreport: {result.report_html}\n        {result.report_markdown}")
