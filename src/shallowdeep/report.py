@@ -6,6 +6,7 @@ Every figure in the report is read from a run folder (``metrics.json``, ``histor
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -61,7 +62,12 @@ class _Writer:
 
 
 def _weights(entry: LabEntry) -> list[dict]:
-    return json.loads((entry.run_dir / "weights.json").read_text(encoding="utf-8"))
+    return _read_weights(entry.run_dir)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_weights(run_dir: Path) -> list[dict]:
+    return json.loads((run_dir / "weights.json").read_text(encoding="utf-8"))
 
 
 def _layers_with_weights(entry: LabEntry) -> int:
