@@ -147,8 +147,8 @@ def decode_image(path: Path, image_size: tuple[int, int]) -> np.ndarray:
 
 def _decode_all(
     paths: tuple[Path, ...], image_size: tuple[int, int], desc: str, progress: bool
-) -> tuple[np.ndarray, list[tuple[Path, str]]]:
-    """Decode ``paths`` in parallel (Pillow releases the GIL), in order; collect failures."""
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode ``paths`` in parallel (Pillow releases the GIL), in order; failures as (index, reason)."""
 
     def attempt(path: Path):
         try:
@@ -157,7 +157,7 @@ def _decode_all(
             return f"{type(error).__name__}: {error}"
 
     images = np.zeros((len(paths), *image_size), dtype=np.uint8)
-    failures: list[tuple[Path, str]] = []
+    failures: list[tuple[int, str]] = []
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = pool.map(attempt, paths, chunksize=32)
@@ -165,7 +165,7 @@ def _decode_all(
             tqdm(results, total=len(paths), desc=desc, unit="img", disable=None if progress else True)
         ):
             if isinstance(result, str):
-                failures.append((paths[index], result))
+                failures.append((index, result))
             else:
                 images[index] = result
     return images, failures
@@ -178,7 +178,7 @@ def _load_split(
     labels = np.asarray(files.labels, dtype=np.uint8)
     index = np.arange(len(files.paths))
     if failures:
-        listing = "\n".join(f"  {path}: {reason}" for path, reason in failures[:20])
+        listing = "\n".join(f"  {files.paths[index]}: {reason}" for index, reason in failures[:20])
         more = f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else ""
         if not skip_unreadable:
             raise DataError(
@@ -192,7 +192,7 @@ def _load_split(
             stacklevel=3,
         )
         keep = np.ones(len(files.paths), dtype=bool)
-        keep[[files.paths.index(path) for path, _ in failures]] = False
+        keep[[index for index, _ in failures]] = False
         images, labels, index = images[keep], labels[keep], index[keep]
     # index: position in the file list of each image kept, to recover its path (and patient).
     return {f"{split}_images": images, f"{split}_labels": labels, f"{split}_index": index}
