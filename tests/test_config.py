@@ -16,13 +16,23 @@ from shallowdeep.config import ConfigError, list_presets, load_experiment, parse
 SEED = ["raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3", "cnn-1", "cnn-2", "cnn-3", "xray-1"]
 HANDOUT = ["handout-raw", "handout-hog", "handout-cnn"]
 POOLED = ["cnn-1-pooled", "cnn-2-pooled", "cnn-3-pooled"]
+BEST = ["mnist-fast", "mnist-best", "xray-best", "pneumoniamnist-best"]
 
 
-def test_the_presets_are_the_lab_s_experiments():
-    assert sorted(list_presets()) == sorted(SEED + HANDOUT + POOLED)
+def test_the_presets_are_the_lab_s_experiments_and_the_best_suite():
+    assert sorted(list_presets()) == sorted(SEED + HANDOUT + POOLED + BEST)
     suites = {name: load_experiment(name)["suite"] for name in list_presets()}
     assert [n for n in SEED if suites[n] == "seed"] == SEED
     assert all(suites[n] == "handout" for n in HANDOUT) and all(suites[n] == "pooled" for n in POOLED)
+    assert all(suites[n] == "best" for n in BEST)
+
+
+@pytest.mark.parametrize("name", BEST)
+def test_the_best_suite_chooses_binary_thresholds_on_validation_only(name):
+    experiment = load_experiment(name)
+    if experiment["training"]["loss"] == "binary_crossentropy":
+        assert experiment["evaluation"]["threshold"] == "validation"
+        assert experiment["training"]["validation"] == "dataset"  # never the test set
 
 
 def test_the_resolved_experiment_shows_every_default():
@@ -36,7 +46,7 @@ def test_the_resolved_experiment_shows_every_default():
     assert resolved["features"]["hog"]["block_norm"] == "L2-Hys"
 
 
-@pytest.mark.parametrize("name", SEED + HANDOUT + POOLED)
+@pytest.mark.parametrize("name", SEED + HANDOUT + POOLED + BEST)
 def test_the_resolved_toml_reads_back_to_the_same_experiment(name, tmp_path):
     experiment = load_experiment(name)
     assert tomllib.loads(experiment.to_toml()) == experiment.config
@@ -80,7 +90,7 @@ def test_an_override_changes_the_digest_a_description_does_not():
         (["training.optimizer=adagrad"], "training.optimizer = \"adagrad\" is not allowed; expected one of 'rmsprop'"),
         (["training.optimizer_args.lr=0.1"], "unknown key training.optimizer_args.lr; allowed:"),
         (["model.args.units=3"], "unknown key model.args.units; allowed: activation, batch_norm"),
-        (["model.builder=resnet"], "model.builder = \"resnet\" is not allowed; expected one of 'cnn', 'mlp'"),
+        (["model.builder=resnet"], "model.builder = \"resnet\" is not allowed; expected one of 'cnn', 'convnet', 'mlp'"),
         (["training.validation=1.5"], "training.validation = 1.5 is not allowed"),
         (['training.validation="dataset"'], "MNIST has no val split"),
         (["training.loss=binary_crossentropy"], "mnist has 10 classes"),
@@ -89,6 +99,15 @@ def test_an_override_changes_the_digest_a_description_does_not():
          "features.hog.cells_per_block = 2 is not allowed; expected at most 1"),
         (["training.class_weight=heavy"], "\"none\", \"balanced\" or a table"),
         (["training.precision=fp16"], "one of 'fp32', 'bf16'"),
+        (["training.schedule=step"], "training.schedule = \"step\" is not allowed; expected one of 'constant', 'cosine'"),
+        (["training.warmup_epochs=5"], "training.warmup_epochs = 5.0 is not allowed; expected at most training.epochs = 4"),
+        (["training.label_smoothing=1.0"], "expected a number in [0, 1)"),
+        (["training.loss=sparse_categorical_crossentropy", "training.label_smoothing=0.1"],
+         "0 with sparse_categorical_crossentropy"),
+        (["training.augmentation.rotation=200"], "training.augmentation.rotation = 200.0 is not allowed"),
+        (["training.augmentation.flip=1"], "training.augmentation.flip = 1 is not allowed; expected true or false"),
+        (["features.kind=raw", "training.augmentation.shift=0.1"],
+         "training.augmentation.shift = 0.1 is not allowed; expected 0: augmentation warps images"),
     ],
 )
 def test_impossible_values_are_refused_naming_the_source_key_and_value(overrides, message):

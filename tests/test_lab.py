@@ -28,7 +28,8 @@ def test_the_seed_suite_is_the_reference_report_s_ten_experiments():
     assert suite_members("seed") == ["raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3",
                                      "cnn-1", "cnn-2", "cnn-3", "xray-1"]
     assert suite_members("handout") == ["handout-raw", "handout-hog", "handout-cnn"]
-    assert len(suite_members("all")) == 16
+    assert suite_members("best") == ["mnist-fast", "mnist-best", "xray-best", "pneumoniamnist-best"]
+    assert len(suite_members("all")) == 20
 
 
 def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab):
@@ -90,6 +91,22 @@ def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(real_data_dir, t
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "No chest X-ray folder was available" in markdown and "data.mendeley.com" in markdown
     assert "| cnn-3 | trained |" in markdown and "| xray-1 | skipped |" in markdown
+
+
+def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figures(
+        real_data_dir, real_chest_xray, tmp_path):
+    result = run_lab("best", tmp_path, quick=True, data_dir=real_data_dir, progress=False)
+    assert [entry.status for entry in result.entries] == ["trained"] * 4
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Beyond the lab: the best suite" in markdown and "## Q1." not in markdown
+    assert re.search(r"\| mnist-best \| mnist \| trained \| 288,618 \| 1 \| [\d.]+ \| [\d.]+ \| – \| – \| – \|", markdown)
+    # The lab's own model for the same data, from the reference report when it did not run here.
+    assert "| cnn-3: 0.9921 (report) | acc 0.997 |" in markdown
+    assert "| xray-1: 0.7997 (report) | acc 0.928, sens 0.932, spec 0.901, AUC 0.968 |" in markdown
+    assert "augmentation: rotation ±10°, zoom ±0.1, shift ±0.1 of the side" in markdown
+    assert "cosine (warm-up 0 epochs)" in markdown  # --quick: one epoch, no warm-up
+    for link in re.findall(r"\]\((images/[^)]+)\)", markdown):
+        assert (tmp_path / link).is_file(), link
 
 
 def test_lab_help_teaches_with_examples(capsys):

@@ -73,3 +73,39 @@ def test_bf16_computes_the_hidden_layers_in_bfloat16_and_the_output_in_float32()
     assert model.get_layer("conv_1").dtype_policy.name == "mixed_bfloat16"
     assert model.get_layer("output").dtype_policy.name == "float32"
     assert model.count_params() == 856_330
+
+
+def test_convnet_normalises_after_each_convolution_or_once_per_block():
+    per_conv = create_model("convnet", (28, 28, 1), 10, blocks=[[32, 32], [64]], dense=[128], batch_norm="after_conv")
+    rows = {row.layer: row for row in weight_table(per_conv)}
+    assert rows["conv_1_2"].formula == "3*3*32*32 = 9,216"  # no bias: the batch norm's offset replaces it
+    assert rows["bn_1_2"].total == 4 * 32 and rows["dense_1"].formula == "3136*128 = 401,408"
+    assert tuple(per_conv.get_layer("flatten").output.shape[1:]) == (7 * 7 * 64,)
+    per_block = create_model("convnet", (28, 28, 1), 10, blocks=[[32, 32], [64]], dense=[128])
+    rows = {row.layer: row for row in weight_table(per_block)}
+    assert rows["conv_1_2"].formula == "3*3*32*32 + 32 = 9,248" and rows["bn_1"].total == 4 * 32
+    kinds = [type(layer).__name__ for layer in per_block.layers[1:6]]
+    assert kinds == ["Conv2D", "Activation", "Conv2D", "Activation", "MaxPooling2D"]
+    assert type(per_block.layers[6]).__name__ == "BatchNormalization"
+    for model in (per_conv, per_block):
+        assert sum(row.total for row in weight_table(model)) == model.count_params()
+
+
+def test_convnet_stride_and_pools_must_leave_at_least_one_pixel():
+    gap = create_model("convnet", (128, 128, 1), 1, "sigmoid", blocks=[[8]] * 4, stride=2, head="gap", dense=[])
+    assert tuple(gap.get_layer("pool_4").output.shape[1:3]) == (4, 4)
+    with pytest.raises(ModelError, match="below 1 pixel"):
+        create_model("convnet", (28, 28, 1), 10, blocks=[[8]] * 4, stride=2)
+    with pytest.raises(ModelError, match="head must be"):
+        create_model("convnet", (28, 28, 1), 10, head="avg")
+    with pytest.raises(ModelError, match="batch_norm must be"):
+        create_model("convnet", (28, 28, 1), 10, batch_norm=True)
+
+
+def test_augmentation_comes_in_front_of_the_model_without_weights():
+    plain = build_model(load_experiment("mnist-best", ["training.augmentation.rotation=0",
+                                                       "training.augmentation.zoom=0", "training.augmentation.shift=0"]))
+    augmented = build_model(load_experiment("mnist-best"))
+    assert type(augmented.layers[1]).__name__ == "RandomAffine"
+    assert augmented.count_params() == plain.count_params()
+    assert [row.layer for row in weight_table(augmented)][:2] == ["augment", "conv_1_1"]

@@ -89,6 +89,14 @@ def _class_weight(value) -> str | None:
     return "\"none\", \"balanced\" or a table {class = positive weight}"
 
 
+def _non_negative(value) -> str | None:
+    return None if value >= 0 else "a number of at least 0"
+
+
+def _below(upper) -> Callable[[Any], str | None]:
+    return lambda value: None if 0 <= value < upper else f"a number in [0, {upper:g})"
+
+
 def _threshold(value) -> str | None:
     if value == "validation" or (isinstance(value, float) and 0.0 < value < 1.0):
         return None
@@ -141,6 +149,18 @@ SCHEMA: dict[str, Any] = {
         "steps_per_execution": Field(32, int, _at_least(1),
                                      "batches run per call into the backend: same updates, less "
                                      "Python overhead (1.5x faster small MLPs); the progress bar moves in such steps"),
+        "schedule": Field("constant", str, _one_of("constant", "cosine"),
+                          "learning rate: constant (the optimizer's learning_rate), or cosine: a linear "
+                          "warm-up from 0 over warmup_epochs, then a cosine decay to 0 at the last step"),
+        "warmup_epochs": Field(0.0, float, _non_negative, "cosine schedule: epochs of linear warm-up"),
+        "label_smoothing": Field(0.0, float, _below(1.0),
+                                 "categorical/binary cross-entropy against targets (1 - e) y + e / classes"),
+        "augmentation": {
+            "rotation": Field(0.0, float, _below(180.0), "images: random rotation in [-r, r] degrees"),
+            "zoom": Field(0.0, float, _below(1.0), "images: random zoom in [1 - z, 1 + z]"),
+            "shift": Field(0.0, float, _below(1.0), "images: random shift of up to this fraction of the side"),
+            "flip": Field(False, bool, help="images: mirror left-right half of the time"),
+        },
     },
     "evaluation": {
         "threshold": Field("validation", (str, float), _threshold,
@@ -347,6 +367,17 @@ def _check_consistency(source: str, config: dict) -> None:
     if training["loss"] == "binary_crossentropy" and classes != 2:
         raise _problem(source, "training.loss", "binary_crossentropy",
                        f"a categorical loss: {name} has {classes} classes")
+    augmentation = training["augmentation"]
+    if any(augmentation.values()) and features["kind"] != "image":
+        active = next(key for key, value in augmentation.items() if value)
+        raise _problem(source, f"training.augmentation.{active}", augmentation[active],
+                       f"0: augmentation warps images, and features.kind = {features['kind']!r} is not \"image\"")
+    if training["label_smoothing"] and training["loss"] == "sparse_categorical_crossentropy":
+        raise _problem(source, "training.label_smoothing", training["label_smoothing"],
+                       "0 with sparse_categorical_crossentropy (Keras smooths one-hot targets only)")
+    if training["warmup_epochs"] > training["epochs"]:
+        raise _problem(source, "training.warmup_epochs", training["warmup_epochs"],
+                       f"at most training.epochs = {training['epochs']}")
     weights = training["class_weight"]
     if isinstance(weights, dict):
         allowed = {str(i) for i in range(classes)} | set(DATASETS[name].classes)

@@ -15,22 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shallowdeep.config import Experiment, list_presets, load_experiment
+from shallowdeep.config import SUITES, Experiment, list_presets, load_experiment
 from shallowdeep.data import find_chest_xray
 from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
 from shallowdeep.errors import ShallowDeepError
 
 #: The order of the report: the reference report's experiments, then the course's baselines,
-#: then the pooled CNN variants.
+#: then the pooled CNN variants, then the best suite.
 ORDER = ("raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3", "cnn-1", "cnn-2", "cnn-3", "xray-1",
-         "handout-raw", "handout-hog", "handout-cnn", "cnn-1-pooled", "cnn-2-pooled", "cnn-3-pooled")
-LAB_SUITES = ("seed", "handout", "pooled", "all")
+         "handout-raw", "handout-hog", "handout-cnn", "cnn-1-pooled", "cnn-2-pooled", "cnn-3-pooled",
+         "mnist-fast", "mnist-best", "xray-best", "pneumoniamnist-best")
+LAB_SUITES = (*SUITES, "all")
 
-#: --quick: a small slice and one epoch, to check the pipeline end to end in a few minutes.
+#: --quick: a small slice and one epoch (no warm-up), to check the pipeline end to end in minutes.
+_ONE_EPOCH = ["training.epochs=1", "training.warmup_epochs=0"]
 QUICK = {
-    "mnist": ["dataset.train_limit=2000", "dataset.test_limit=1000", "training.epochs=1"],
-    "pneumoniamnist": ["dataset.train_limit=1000", "dataset.test_limit=300", "training.epochs=1"],
-    "chest_xray": ["dataset.train_limit=400", "dataset.test_limit=200", "training.epochs=1"],
+    "mnist": ["dataset.train_limit=2000", "dataset.test_limit=1000", *_ONE_EPOCH],
+    "pneumoniamnist": ["dataset.train_limit=1000", "dataset.test_limit=300", *_ONE_EPOCH],
+    "chest_xray": ["dataset.train_limit=400", "dataset.test_limit=200", *_ONE_EPOCH],
 }
 
 

@@ -49,7 +49,7 @@ def _looks_inverted(image: np.ndarray) -> bool:
 
 def predict_images(run: str | os.PathLike, paths: list[str | os.PathLike]) -> list[Prediction]:
     """Class probabilities for each image file, using the run's model, features and threshold."""
-    from shallowdeep._keras import keras
+    from shallowdeep.models import load_model  # TensorFlow loads only once the request is valid
 
     run_dir = resolve_run(run)
     experiment = load_experiment(run_dir / "config.toml")
@@ -64,7 +64,7 @@ def predict_images(run: str | os.PathLike, paths: list[str | os.PathLike]) -> li
             image, note = 255 - image, "inverted (dark digit on a light background)"
         images.append(image)
         notes.append(note)
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    model = load_model(run_dir / "model.keras")
     probabilities = predict_probabilities(model, features_from_images(np.stack(images), experiment))
     threshold = None
     if len(class_names) == 2 and (run_dir / "metrics.json").is_file():

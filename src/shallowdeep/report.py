@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from shallowdeep import __version__
+from shallowdeep.config import OPTIMIZERS, load_experiment
 from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET, DATASETS
 from shallowdeep.document import Document, to_html, to_markdown
 from shallowdeep.lab import LabEntry
@@ -102,9 +103,9 @@ def _status(write: _Writer, entry: LabEntry) -> str:
 
 def _training_setup(entry: LabEntry) -> tuple[str, str, str]:
     """(optimizer class, its main arguments as text, loss name), read from the saved model."""
-    from shallowdeep._keras import keras
+    from shallowdeep.models import load_model
 
-    model = keras.saving.load_model(entry.run_dir / "model.keras", safe_mode=True)
+    model = load_model(entry.run_dir / "model.keras")
     optimizer = type(model.optimizer).__name__
     config = model.optimizer.get_config()
     keys = _SHOWN_OPTIMIZER_ARGS.get(optimizer) or [k for k, v in config.items() if isinstance(v, (int, float))]
@@ -401,6 +402,82 @@ def _question_4(document: Document, write: _Writer, images: _Images, entries: li
         ))
 
 
+# -- beyond the lab ---------------------------------------------------------------------------------
+
+def _lab_model_text(write: _Writer, entry: LabEntry, entries: list[LabEntry]) -> str:
+    """The lab's own model for the same dataset: measured here if it ran, else the report's figure."""
+    name = entry.experiment["reference"].get("lab_model")
+    if not name:
+        return "–"
+    for other in _done(entries):
+        if other.name == name:
+            return write("lab_measured", name=name, accuracy=write.num(other.metrics["test"]["accuracy"]))
+    accuracy = load_experiment(name)["reference"].get("test_accuracy")
+    return write("lab_from_report", name=name, accuracy=write.num(accuracy))
+
+
+def _anchor_text(write: _Writer, reference: dict) -> str:
+    shown = [f"{label} {write.num(reference[key], 3)}" for key, label in
+             (("test_accuracy", "acc"), ("test_sensitivity", "sens"), ("test_specificity", "spec"),
+              ("test_roc_auc", "AUC")) if key in reference]
+    return ", ".join(shown) or "–"
+
+
+def _augmentation_text(write: _Writer, augmentation: dict) -> str:
+    if not any(augmentation.values()):
+        return write("augmentation_none")
+    return write("augmentation_items", rotation=_plain(augmentation["rotation"]), zoom=_plain(augmentation["zoom"]),
+                 shift=_plain(augmentation["shift"]), flip=write("augmentation_flip") if augmentation["flip"] else "")
+
+
+def _beyond_the_lab(document: Document, write: _Writer, images: _Images, best: list[LabEntry],
+                    everyone: list[LabEntry]) -> None:
+    """The ``best`` suite: one table beside the lab's models and published anchors, then each model."""
+    document.heading(1, write("beyond"))
+    document.paragraph(write("beyond_intro"))
+    rows = []
+    for entry in best:
+        reference = entry.experiment["reference"]
+        dataset = entry.experiment["dataset"]["name"]
+        if entry.status in ("failed", "skipped"):
+            rows.append([entry.name, dataset, _status(write, entry)] + ["–"] * 7
+                        + [_lab_model_text(write, entry, everyone), _anchor_text(write, reference)])
+            continue
+        test = entry.metrics["test"]
+        rows.append([
+            entry.name, dataset, _status(write, entry), write.count(entry.metrics["params"]),
+            entry.metrics["epochs"], write.num(entry.metrics["training_seconds"], 1), write.num(test["accuracy"]),
+            write.num(test.get("sensitivity")), write.num(test.get("specificity")), write.num(test.get("roc_auc")),
+            _lab_model_text(write, entry, everyone), _anchor_text(write, reference),
+        ])
+    document.table(
+        [write("col_model"), write("col_dataset"), write("col_status"), write("col_params"), write("col_epochs"),
+         write("col_train_time"), write("col_test_acc"), write("col_sensitivity"), write("col_specificity"),
+         write("col_auc"), write("col_lab_model"), write("col_anchor")],
+        rows, right=set(range(3, 10)),
+    )
+    for entry in _done(best):
+        training = entry.experiment["training"]
+        document.heading(2, f"{entry.name}: {entry.experiment['description']}")
+        schedule = (write("schedule_cosine", warmup=_plain(training["warmup_epochs"]))
+                    if training["schedule"] == "cosine" else write("schedule_constant"))
+        document.paragraph(write(
+            "beyond_recipe", params=write.count(entry.metrics["params"]), epochs=entry.metrics["epochs"],
+            batch=training["batch_size"], optimizer=OPTIMIZERS[training["optimizer"]], schedule=schedule,
+            lr=_plain(training["optimizer_args"]["learning_rate"]), precision=training["precision"],
+            augmentation=_augmentation_text(write, training["augmentation"]),
+            seconds=write.num(entry.metrics["training_seconds"], 0),
+            source=entry.experiment["reference"].get("source", "–"),
+        ))
+        document.image(images.take(entry.run_dir / "history.png", f"{entry.name}-history.png"),
+                       write("beyond_curves", name=entry.name))
+        document.image(images.take(entry.run_dir / "confusion.png", f"{entry.name}-confusion.png"),
+                       write("beyond_confusion", name=entry.name))
+        if (entry.run_dir / "roc.png").is_file():
+            document.image(images.take(entry.run_dir / "roc.png", f"{entry.name}-roc.png"),
+                           write("roc_caption", name=entry.name))
+
+
 # -- the whole report -------------------------------------------------------------------------------
 
 def _duration(seconds: float) -> str:
@@ -450,10 +527,15 @@ def write_report(
     if problems:
         document.heading(2, write("failed_title"))
         document.bullets([write(f"{e.status}_item", name=e.name, error=e.error) for e in problems])
-    _question_1(document, write, entries)
-    _question_2(document, write, images, entries, data_dir)
-    _question_3(document, write, entries)
-    _question_4(document, write, images, entries)
+    best = [e for e in entries if e.experiment and e.experiment["suite"] == "best"]
+    lab = [e for e in entries if not (e.experiment and e.experiment["suite"] == "best")]
+    if lab:
+        _question_1(document, write, lab)
+        _question_2(document, write, images, lab, data_dir)
+        _question_3(document, write, lab)
+        _question_4(document, write, images, lab)
+    if best:
+        _beyond_the_lab(document, write, images, best, entries)
     _reproduction(document, write, entries, seconds, command)
 
     links = {path: path.relative_to(out).as_posix() for block in document.blocks if block[0] == "image"

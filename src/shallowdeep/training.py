@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 
 from shallowdeep._keras import keras
+from shallowdeep.augment import with_augmentation
 from shallowdeep.config import OPTIMIZERS, ConfigError, Experiment
 from shallowdeep.data.info import DATASETS
 from shallowdeep.evaluation import choose_threshold, classification_metrics, predict_probabilities, roc_curve
-from shallowdeep.models import ModelError, create_model
+from shallowdeep.models import ModelError, create_model, load_model
 from shallowdeep.plots import save_confusion_figure, save_history_figure, save_roc_figure
 from shallowdeep.prepare import PreparedData, input_shape, prepare_data
 from shallowdeep.runs import (
@@ -49,12 +50,15 @@ def is_binary(experiment: Experiment) -> bool:
 
 
 def build_model(experiment: Experiment) -> keras.Model:
-    """The experiment's model, not yet compiled; a builder's refusal names the experiment file."""
+    """The experiment's model (augmentation in front), not yet compiled.
+
+    A builder's refusal names the experiment file.
+    """
     classes = len(DATASETS[experiment["dataset"]["name"]].classes)
     binary = is_binary(experiment)
     model_config = experiment["model"]
     try:
-        return create_model(
+        model = create_model(
             model_config["builder"], input_shape(experiment),
             outputs=1 if binary else classes,
             output_activation="sigmoid" if binary else "softmax",
@@ -63,12 +67,43 @@ def build_model(experiment: Experiment) -> keras.Model:
         )
     except ModelError as error:
         raise ConfigError(f"{experiment.source}: [model.args] {error}") from None
+    return with_augmentation(model, **experiment["training"]["augmentation"])
 
 
-def compile_model(model: keras.Model, experiment: Experiment) -> None:
+def learning_rate(experiment: Experiment, steps_per_epoch: int):
+    """The optimizer's learning rate: a number, or a schedule over the run's optimizer steps.
+
+    ``cosine``: ``lr(t) = peak * t / w`` for the first ``w`` steps (warm-up), then
+    ``peak * (1 + cos(pi * (t - w) / (T - w))) / 2`` down to 0 at the last step ``T``
+    (Loshchilov & Hutter 2017, SGDR, without restarts), where ``peak`` is
+    ``optimizer_args.learning_rate``.
+    """
     training = experiment["training"]
-    optimizer = getattr(keras.optimizers, OPTIMIZERS[training["optimizer"]])(**training["optimizer_args"])
-    model.compile(optimizer=optimizer, loss=training["loss"], metrics=["accuracy"],
+    peak = training["optimizer_args"].get("learning_rate", 0.001)
+    if training["schedule"] == "constant":
+        return peak
+    total = steps_per_epoch * training["epochs"]
+    warmup = int(round(training["warmup_epochs"] * steps_per_epoch))
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(peak, total)
+    return keras.optimizers.schedules.CosineDecay(0.0, max(total - warmup, 1), warmup_target=peak,
+                                                   warmup_steps=warmup)
+
+
+def _loss(training: dict[str, Any]):
+    if not training["label_smoothing"]:
+        return training["loss"]
+    loss_class = {"categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+                  "binary_crossentropy": keras.losses.BinaryCrossentropy}[training["loss"]]
+    return loss_class(label_smoothing=training["label_smoothing"])
+
+
+def compile_model(model: keras.Model, experiment: Experiment, steps_per_epoch: int) -> None:
+    """Optimizer (with its learning-rate schedule over ``steps_per_epoch`` x epochs), loss, metrics."""
+    training = experiment["training"]
+    arguments = {**training["optimizer_args"], "learning_rate": learning_rate(experiment, steps_per_epoch)}
+    optimizer = getattr(keras.optimizers, OPTIMIZERS[training["optimizer"]])(**arguments)
+    model.compile(optimizer=optimizer, loss=_loss(training), metrics=["accuracy"],
                   steps_per_execution=training["steps_per_execution"])
 
 
@@ -231,12 +266,13 @@ def train(
 
     keras.utils.set_random_seed(training["seed"] + epochs_done)
     if run_dir and epochs_done:
-        model = keras.saving.load_model(_checkpoint_path(run_dir, epochs_done), safe_mode=True)
+        model = load_model(_checkpoint_path(run_dir, epochs_done))
     else:
         model = build_model(experiment)  # before loading data: a bad model fails fast
-        compile_model(model, experiment)
     if data is None:
         data = prepare_data(experiment, data_dir, progress)
+    if not model.compiled:  # a resumed checkpoint comes with its optimizer state and schedule
+        compile_model(model, experiment, steps_per_epoch=-(-len(data.y_train) // training["batch_size"]))
     if run_dir is None:
         run_dir = new_run_dir(runs_dir, experiment)
         atomic_write_text(run_dir / "config.toml", experiment.to_toml())

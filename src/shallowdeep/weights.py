@@ -61,9 +61,18 @@ def _row(layer) -> LayerWeights:
     return LayerWeights(layer.name, kind, out, 0, 0, "no parameters")
 
 
+def _leaf_layers(model: keras.Model):
+    """The model's layers in order, a nested model (e.g. behind an augmentation layer) opened up."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        elif not isinstance(layer, keras.layers.InputLayer):
+            yield layer
+
+
 def weight_table(model: keras.Model) -> list[LayerWeights]:
-    """One row per layer (the input layer excluded), in the model's order."""
-    return [_row(layer) for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    """One row per layer (input layers excluded), in the model's order."""
+    return [_row(layer) for layer in _leaf_layers(model)]
 
 
 def total_formula(rows: list[LayerWeights]) -> str:
