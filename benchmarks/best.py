@@ -1,0 +1,180 @@
+"""The best suite against its targets: every preset trained with three seeds, mean and spread.
+
+    python benchmarks/best.py                        # every preset of the suite, seeds 0 1 2
+    python benchmarks/best.py mnist-fast xray-best   # some presets only
+    python benchmarks/best.py --seeds 0              # one seed (a first look, not the benchmark)
+
+Each (preset, seed) run is the same as ``shallowdeep train PRESET --set training.seed=SEED``:
+trained from scratch, evaluated once on the test set at the end (binary tasks at the threshold
+chosen on validation). Its figures are written to benchmarks/results/best.json as soon as it
+finishes, so an interrupted benchmark keeps what it measured, and running the command again skips
+the runs already there for the same settings and shallowdeep version. The file records the
+command, the versions and the machine, every run and, per preset, the mean, the sample standard
+deviation, the minimum and maximum over seeds, and whether each target is met by the mean and by
+every seed. Training time is the sum of the epochs' wall times (validation included); the total
+also counts loading the data and evaluating. Timings are never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from shallowdeep import __version__
+from shallowdeep._keras import keras
+from shallowdeep.config import load_experiment
+from shallowdeep.lab import suite_members
+from shallowdeep.runs import environment
+from shallowdeep.training import train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = Path(__file__).resolve().parent / "runs"
+
+#: The targets of the best suite on 2 CPU cores: metric -> lowest acceptable value, and the most
+#: training seconds one run may take.
+TARGETS = {
+    "mnist-best": {"accuracy": 0.9970, "training_seconds": 600},
+    "mnist-fast": {"accuracy": 0.9921, "training_seconds": 60},
+    "xray-best": {"accuracy": 0.93, "sensitivity": 0.93, "specificity": 0.90, "roc_auc": 0.97,
+                  "training_seconds": 900},
+    "pneumoniamnist-best": {"accuracy": 0.90, "roc_auc": 0.97},
+}
+#: Published figures the targets are set against.
+ANCHORS = {
+    "mnist-best": "best published single models about 0.997-0.998",
+    "mnist-fast": "reference report's cnn-3: 0.9921 in 4 epochs of ~38 s",
+    "xray-best": "Kermany et al. 2018 (ImageNet transfer): 0.928 / 0.932 / 0.901 / AUC 0.968",
+    "pneumoniamnist-best": "MedMNIST v2 ResNet-50: 0.884 / AUC 0.962; MedMNIST+ 28 px: 0.866 / 0.973",
+}
+METRICS = ("accuracy", "f1", "sensitivity", "specificity", "roc_auc", "threshold")
+
+
+def _run_key(name: str, seed: int, digest: str) -> str:
+    return f"{name}/seed{seed}/{digest}"
+
+
+def measure(name: str, seed: int, runs_dir: Path) -> dict:
+    """Train ``name`` with ``seed`` from scratch; its test figures and times."""
+    experiment = load_experiment(name, [f"training.seed={seed}"])
+    started = time.perf_counter()
+    result = train(experiment, runs_dir=runs_dir, progress=False)
+    total = time.perf_counter() - started
+    keras.backend.clear_session()
+    test = result.metrics["test"]
+    return {
+        "preset": name, "seed": seed, "digest": experiment.digest(), "shallowdeep": __version__,
+        "run_dir": str(result.run_dir), "epochs": result.metrics["epochs"], "params": result.metrics["params"],
+        "training_seconds": round(result.metrics["training_seconds"], 2), "total_seconds": round(total, 2),
+        "validation": {k: result.metrics["validation"][k] for k in METRICS if k in result.metrics["validation"]},
+        "test": {k: test[k] for k in METRICS if k in test},
+    }
+
+
+def aggregate(name: str, runs: list[dict]) -> dict:
+    """Mean, sample sd, min and max of every test metric and of training time; targets checked."""
+    summary: dict = {"seeds": [run["seed"] for run in runs], "anchor": ANCHORS.get(name, "")}
+    columns = {key: [run["test"][key] for run in runs] for key in METRICS if key in runs[0]["test"]}
+    columns["training_seconds"] = [run["training_seconds"] for run in runs]
+    for key, values in columns.items():
+        summary[key] = {
+            "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values),
+        }
+    targets = {}
+    for key, bound in TARGETS.get(name, {}).items():
+        values = columns[key]
+        meets = (lambda v: v <= bound) if key == "training_seconds" else (lambda v: v >= bound)
+        targets[key] = {"target": bound, "met_by_mean": meets(statistics.fmean(values)),
+                        "met_by_every_seed": all(meets(v) for v in values)}
+    summary["targets"] = targets
+    return summary
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _write(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as stream:
+        json.dump(document, stream, indent=2)
+    os.replace(stream.name, path)
+
+
+def _cell(summary: dict, key: str, digits: int = 4) -> str:
+    if key not in summary:
+        return "–"
+    value = summary[key]
+    mark = ""
+    target = summary["targets"].get(key)
+    if target:
+        mark = " ✓" if target["met_by_mean"] else " ✗"
+    return f"{value['mean']:.{digits}f} ± {value['sd']:.{digits}f}{mark}"
+
+
+def markdown_table(presets: dict) -> str:
+    lines = ["| preset | seeds | accuracy | sensitivity | specificity | ROC AUC | training s | anchor |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, summary in presets.items():
+        lines.append(
+            f"| {name} | {len(summary['seeds'])} | {_cell(summary, 'accuracy')} | {_cell(summary, 'sensitivity', 3)} "
+            f"| {_cell(summary, 'specificity', 3)} | {_cell(summary, 'roc_auc', 3)} "
+            f"| {_cell(summary, 'training_seconds', 0)} | {summary['anchor']} |"
+        )
+    lines.append("\n✓ / ✗: the mean meets / misses the target (targets in benchmarks/best.py; "
+                 "`met_by_every_seed` in the JSON).")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("presets", nargs="*", help="presets of the best suite (default: all of them)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "best.json", help="results file")
+    parser.add_argument("--runs-dir", type=Path, default=RUNS, help="where the run folders go")
+    args = parser.parse_args(argv)
+    names = args.presets or suite_members("best")
+    unknown = sorted(set(names) - set(suite_members("best")))
+    if unknown:
+        parser.error(f"not in the best suite: {', '.join(unknown)}; choose among {', '.join(suite_members('best'))}")
+
+    document = _load(args.out)
+    runs: dict = document.get("runs", {})
+    for name in names:
+        for seed in args.seeds:
+            digest = load_experiment(name, [f"training.seed={seed}"]).digest()
+            key = _run_key(name, seed, digest)
+            if key in runs and runs[key]["shallowdeep"] == __version__:
+                print(f"{name} seed {seed}: already measured ({runs[key]['test']['accuracy']:.4f}), skipped", flush=True)
+                continue
+            print(f"{name} seed {seed}: training", flush=True)
+            runs[key] = measure(name, seed, args.runs_dir)
+            test = runs[key]["test"]
+            print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+                  + f"; {runs[key]['training_seconds']:.0f} s training", flush=True)
+            document.update({"command": "python benchmarks/best.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                             "environment": environment("bf16"), "runs": runs})
+            _write(args.out, document)
+
+    presets = {}
+    for name in suite_members("best"):
+        measured = sorted((run for run in runs.values() if run["preset"] == name
+                           and run["digest"] == load_experiment(name, [f"training.seed={run['seed']}"]).digest()),
+                          key=lambda run: run["seed"])
+        if measured:
+            presets[name] = aggregate(name, measured)
+    document["presets"] = presets
+    _write(args.out, document)
+    print()
+    print(markdown_table(presets))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
