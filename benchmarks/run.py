@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
     """Images/s of one preset through shallowdeep and (optionally) through plain lab-style Keras,
     over ``steps`` batches (``None``: one whole epoch, as a user trains it)."""
     # One step per call, as plain Keras does by default: this measures what the toolkit adds, not
-    # its faster default (steps_per_execution = 32, measured separately in the lab's time).
+    # its faster default (steps_per_execution = 128, measured separately in the lab's time).
     experiment = load_experiment(name, [f'training.precision="{precision}"', "training.steps_per_execution=1"])
     key = (experiment["dataset"]["name"], json.dumps(experiment["features"], sort_keys=True))
     if key not in data_cache:
@@ -146,35 +147,49 @@ def peak_flops(dtype, size: int = 4096, seconds: float = 3.0) -> float:
 
 # -- 4. the whole lab ------------------------------------------------------------------------------------
 
-def _high_water_mark_kib(pid: int) -> int:
-    """The process's own peak RSS (VmHWM), 0 once it is gone. (getrusage's ru_maxrss of a child
-    would also count the pages it shared with this large process between fork and exec.)"""
+def _memory_kib(pid: int) -> dict[str, int]:
+    """The process's current and peak RSS (VmRSS, VmHWM) in KiB; empty once it is gone.
+    (getrusage's ru_maxrss of a child would also count the pages it shared with this large
+    process between fork and exec.)"""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
-        pass
-    return 0
+        return {}
+    return {line.split(":")[0]: int(line.split()[1]) for line in lines if line.startswith(("VmRSS:", "VmHWM:"))}
+
+
+_STARTED = re.compile(r"^\[\d+/\d+\] (\S+): (training|reusing)")
 
 
 def measure_lab(arguments: list[str]) -> dict:
-    """Wall time and peak RSS of one `shallowdeep lab ...` in a fresh process and folder."""
+    """Wall time and peak RSS of one `shallowdeep lab ...` in a fresh process and folder, with each
+    experiment's training time and the largest RSS seen while it ran (which one sets the peak)."""
     command = Path(sys.executable).with_name("shallowdeep")
+    rss_by_experiment: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as out, tempfile.TemporaryFile("w+") as log:
         full = [str(command), "lab", "--out", out, "--no-progress", *arguments]
         start = time.perf_counter()
         process = subprocess.Popen(full, stdout=log, stderr=subprocess.STDOUT, text=True)
-        peak = 0
+        peak, current = 0, "start-up"
         while process.poll() is None:
-            peak = max(peak, _high_water_mark_kib(process.pid))
+            memory = _memory_kib(process.pid)
+            peak = max(peak, memory.get("VmHWM", 0))
+            log.seek(0)
+            for line in log.read().splitlines():
+                match = _STARTED.match(line)
+                if match:
+                    current = match.group(1)
+            rss_by_experiment[current] = max(rss_by_experiment.get(current, 0.0), memory.get("VmRSS", 0) / 2**20)
             time.sleep(0.2)
         wall = time.perf_counter() - start
         log.seek(0)
         output = log.read()
         report = (Path(out) / "report.md").is_file()
+        training = {path.parent.parent.name: json.loads(path.read_text())["training_seconds"]
+                    for path in Path(out).glob("runs*/*/*/metrics.json")}
     return {"command": "shallowdeep lab " + " ".join(arguments), "exit_code": process.returncode,
             "wall_s": wall, "peak_rss_gib": peak / 2**20, "report_written": report,
+            "training_seconds": training, "rss_gib_while_running": rss_by_experiment,
             "tail": output.strip().splitlines()[-2:]}
 
 
@@ -207,6 +222,12 @@ def markdown(result: dict) -> str:
     for row in result["lab"]:
         lines.append(f"| `{row['command']}` | {row['wall_s'] / 60:.1f} min ({row['wall_s']:.0f} s) | "
                      f"{row['peak_rss_gib']:.2f} GiB | {row['exit_code']} |")
+    for row in result["lab"]:
+        lines += ["", f"`{row['command']}`, experiment by experiment:", "",
+                  "| experiment | training (s) | largest RSS while it ran |", "|---|---:|---:|"]
+        for name, rss in row["rss_gib_while_running"].items():
+            seconds = row["training_seconds"].get(name)
+            lines.append(f"| {name} | {'–' if seconds is None else f'{seconds:.1f}'} | {rss:.2f} GiB |")
     return "\n".join(lines)
 
 

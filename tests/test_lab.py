@@ -11,7 +11,7 @@ import pytest
 
 import shallowdeep.training as training_module
 from shallowdeep.cli import main
-from shallowdeep.lab import run_lab, suite_members
+from shallowdeep.lab import run_lab, suite_members, training_order
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -32,9 +32,15 @@ def test_the_seed_suite_is_the_reference_report_s_ten_experiments():
     assert len(suite_members("all")) == 20
 
 
+def test_the_chest_xray_cnn_trains_first_and_the_report_keeps_its_order():
+    assert training_order(suite_members("seed")) == ["xray-1", "raw-1", "raw-2", "raw-3", "hog-1", "hog-2",
+                                                     "hog-3", "cnn-1", "cnn-2", "cnn-3"]
+
+
 def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab):
     out, result = quick_lab
     assert [entry.status for entry in result.entries] == ["trained"] * 10
+    assert [entry.name for entry in result.entries] == suite_members("seed")
     markdown = (out / "report.md").read_text()
     assert "QUICK RUN" in markdown.splitlines()[2]
     for heading in ("## Q1.", "## Q2.", "## Q3.", "## Q4.", "## Reproducing this report"):

@@ -67,6 +67,17 @@ def suite_members(suite: str) -> list[str]:
     return sorted(names, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
 
 
+def training_order(names: list[str]) -> list[str]:
+    """The chest X-ray experiments first, then the others in report order.
+
+    Memory that TensorFlow's CPU kernels free goes back to their own pool, not to the system, so a
+    long lab's resident memory grows to what its experiments left behind plus the largest one's
+    need. Training the largest first lets the smaller ones reuse its blocks (measured on the full
+    bf16 lab: peak RSS 2.14 GiB with the chest X-ray CNN last, 1.62 GiB with it first).
+    """
+    return sorted(names, key=lambda name: load_experiment(name)["dataset"]["name"] != "chest_xray")
+
+
 def _overrides(base: Experiment, quick: bool, precision: str | None, xray_dir: Path | None) -> list[str]:
     overrides = list(QUICK[base["dataset"]["name"]]) if quick else []
     if precision:
@@ -104,7 +115,7 @@ def run_lab(
     runs_dir = out / ("runs-quick" if quick else "runs")
     xray_path = Path(xray_dir) if xray_dir else None
     xray_root = xray_path or find_chest_xray(data_dir)
-    names = suite_members(suite)
+    names = training_order(suite_members(suite))
     entries: list[LabEntry] = []
     for position, name in enumerate(names, start=1):
         base = load_experiment(name)
@@ -137,6 +148,7 @@ def run_lab(
         entries.append(LabEntry(name, experiment, "trained", result.run_dir, result.metrics, result.history,
                                 seconds=time.perf_counter() - begun))
         _release_memory()
+    entries.sort(key=lambda entry: suite_members(suite).index(entry.name))
     markdown, html = write_report(entries, out, suite=suite, quick=quick, lang=lang, command=command,
                                   seconds=time.perf_counter() - started, data_dir=data_dir)
     return LabResult(entries, markdown, html, time.perf_counter() - started)
