@@ -80,7 +80,8 @@ def _run_data(args: argparse.Namespace) -> int:
 _LIST_HELP = """\
 List the experiments shipped with shallowdeep: the reference report's nine MNIST models and its
 chest X-ray CNN (suite "seed"), the course's starting points ("handout"), the CNNs with a pool
-after each convolution ("pooled") and the stronger models of "best", with their dataset, input, parameter count and epochs.
+after each convolution ("pooled") and the stronger models of "best", with their dataset, input,
+parameter count and epochs.
 
 examples:
   shallowdeep list
@@ -135,12 +136,15 @@ def _run_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    widths = {key: max(len(key), *(len(row[key]) for row in rows)) for key in ("name", "suite", "dataset", "features")}
-    print(f"{'name':<{widths['name']}} {'suite':<{widths['suite']}} {'dataset':<{widths['dataset']}} "
-          f"{'input':<{widths['features']}} {'params':>9} {'epochs':>6}  description")
+    columns = ("name", "suite", "dataset", "features")
+    widths = [max(len(column), *(len(row[column]) for row in rows)) for column in columns]
+
+    def line(texts, params, epochs, description):
+        return " ".join(f"{text:<{width}}" for text, width in zip(texts, widths)) + f" {params:>9} {epochs:>6}  {description}"
+
+    print(line(("name", "suite", "dataset", "input"), "params", "epochs", "description"))
     for row in rows:
-        print(f"{row['name']:<{widths['name']}} {row['suite']:<{widths['suite']}} {row['dataset']:<{widths['dataset']}} "
-              f"{row['features']:<{widths['features']}} {row['params']:>9,} {row['epochs']:>6}  {row['description']}")
+        print(line([row[column] for column in columns], f"{row['params']:,}", row["epochs"], row["description"]))
     print("\nTrain one with `shallowdeep train NAME`; see its settings with `shallowdeep train NAME --dry-run`.")
     return 0
 
@@ -280,7 +284,7 @@ examples:
   shallowdeep lab                                  # the full lab: about 11 minutes on 2 CPU cores
   shallowdeep lab --precision bf16                 # mixed bfloat16: much faster on recent CPUs
   shallowdeep lab --quick                          # 1 epoch on small slices: checks everything in minutes
-  shallowdeep lab --suite best                     # beyond the lab: about 30 minutes on 2 CPU cores
+  shallowdeep lab --suite best                     # beyond the lab: about 16 minutes on 2 CPU cores
   shallowdeep lab --lang fr --out rapport          # the report in French
   shallowdeep lab --suite all --xray-dir ~/data/chest_xray
 """

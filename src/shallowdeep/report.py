@@ -54,6 +54,11 @@ class _Writer:
         shown = f"{value:.{digits}f}"
         return shown.replace(".", ",") if self.lang == "fr" else shown
 
+    def figure(self, value: float) -> str:
+        """A published figure with the digits it was published with."""
+        shown = f"{value:g}"
+        return shown.replace(".", ",") if self.lang == "fr" else shown
+
     def count(self, value: int) -> str:
         shown = f"{value:,}"
         return shown.replace(",", "\u202f") if self.lang == "fr" else shown
@@ -417,7 +422,7 @@ def _lab_model_text(write: _Writer, entry: LabEntry, entries: list[LabEntry]) ->
 
 
 def _anchor_text(write: _Writer, reference: dict) -> str:
-    shown = [f"{label} {write.num(reference[key], 3)}" for key, label in
+    shown = [f"{label} {write.figure(reference[key])}" for key, label in
              (("test_accuracy", "acc"), ("test_sensitivity", "sens"), ("test_specificity", "spec"),
               ("test_roc_auc", "AUC")) if key in reference]
     return ", ".join(shown) or "–"
