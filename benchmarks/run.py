@@ -1,6 +1,6 @@
 """What the lab costs, measured side by side in one run on this machine.
 
-    python benchmarks/run.py            # everything, full length (about 17 minutes on 2 cores)
+    python benchmarks/run.py            # everything, full length (about 14 minutes on 2 cores)
     python benchmarks/run.py --quick    # the same measurements, shorter (a few minutes)
 
 1. Overhead: training throughput (images/s over a fixed number of steps, after a warm-up) of
