@@ -30,7 +30,7 @@ def measure(name: str) -> dict:
     data = prepare_data(experiment, progress=False)
     batch = experiment["training"]["batch_size"]
     model = build_model(experiment)
-    compile_model(model, experiment, steps_per_epoch=-(-len(data.y_train) // batch))
+    compile_model(model, experiment, train_samples=len(data.y_train))
     y = _targets(data.y_train, experiment, len(data.class_names))
     model.fit(data.x_train[: batch * 8], y[: batch * 8], batch_size=batch, epochs=1, verbose=0)  # warm-up
     started = time.perf_counter()

@@ -80,7 +80,7 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
 
     keras.utils.set_random_seed(0)
     ours = build_model(experiment)
-    compile_model(ours, experiment, steps_per_epoch=-(-len(x) // batch))
+    compile_model(ours, experiment, train_samples=len(x))
     contenders = {}
     if with_plain:
         contenders["plain_keras"] = lab_model(name)

@@ -115,7 +115,8 @@ def run_lab(
     runs_dir = out / ("runs-quick" if quick else "runs")
     xray_path = Path(xray_dir) if xray_dir else None
     xray_root = xray_path or find_chest_xray(data_dir)
-    names = training_order(suite_members(suite))
+    members = suite_members(suite)
+    names = training_order(members)
     entries: list[LabEntry] = []
     for position, name in enumerate(names, start=1):
         base = load_experiment(name)
@@ -148,7 +149,7 @@ def run_lab(
         entries.append(LabEntry(name, experiment, "trained", result.run_dir, result.metrics, result.history,
                                 seconds=time.perf_counter() - begun))
         _release_memory()
-    entries.sort(key=lambda entry: suite_members(suite).index(entry.name))
+    entries.sort(key=lambda entry: members.index(entry.name))
     markdown, html = write_report(entries, out, suite=suite, quick=quick, lang=lang, command=command,
                                   seconds=time.perf_counter() - started, data_dir=data_dir)
     return LabResult(entries, markdown, html, time.perf_counter() - started)

@@ -48,16 +48,17 @@ class _Writer:
     def __call__(self, key: str, **fields) -> str:
         return text(key, self.lang, **fields)
 
+    def _decimal(self, shown: str) -> str:
+        return shown.replace(".", ",") if self.lang == "fr" else shown
+
     def num(self, value: float | None, digits: int = 4) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return "–"
-        shown = f"{value:.{digits}f}"
-        return shown.replace(".", ",") if self.lang == "fr" else shown
+        return self._decimal(f"{value:.{digits}f}")
 
     def figure(self, value: float) -> str:
-        """A published figure with the digits it was published with."""
-        shown = f"{value:g}"
-        return shown.replace(".", ",") if self.lang == "fr" else shown
+        """A value as it was written (a published figure, a setting), without padding digits."""
+        return self._decimal(f"{value:g}")
 
     def count(self, value: int) -> str:
         shown = f"{value:,}"
@@ -431,8 +432,9 @@ def _anchor_text(write: _Writer, reference: dict) -> str:
 def _augmentation_text(write: _Writer, augmentation: dict) -> str:
     if not any(augmentation.values()):
         return write("augmentation_none")
-    return write("augmentation_items", rotation=_plain(augmentation["rotation"]), zoom=_plain(augmentation["zoom"]),
-                 shift=_plain(augmentation["shift"]), flip=write("augmentation_flip") if augmentation["flip"] else "")
+    return write("augmentation_items", rotation=write.figure(augmentation["rotation"]),
+                 zoom=write.figure(augmentation["zoom"]), shift=write.figure(augmentation["shift"]),
+                 flip=write("augmentation_flip") if augmentation["flip"] else "")
 
 
 def _beyond_the_lab(document: Document, write: _Writer, images: _Images, best: list[LabEntry],
@@ -464,12 +466,12 @@ def _beyond_the_lab(document: Document, write: _Writer, images: _Images, best: l
     for entry in _done(best):
         training = entry.experiment["training"]
         document.heading(2, f"{entry.name}: {entry.experiment['description']}")
-        schedule = (write("schedule_cosine", warmup=_plain(training["warmup_epochs"]))
+        schedule = (write("schedule_cosine", warmup=write.figure(training["warmup_epochs"]))
                     if training["schedule"] == "cosine" else write("schedule_constant"))
         document.paragraph(write(
             "beyond_recipe", params=write.count(entry.metrics["params"]), epochs=entry.metrics["epochs"],
             batch=training["batch_size"], optimizer=OPTIMIZERS[training["optimizer"]], schedule=schedule,
-            lr=_plain(training["optimizer_args"]["learning_rate"]), precision=training["precision"],
+            lr=write.figure(training["optimizer_args"]["learning_rate"]), precision=training["precision"],
             augmentation=_augmentation_text(write, training["augmentation"]),
             seconds=write.num(entry.metrics["training_seconds"], 0),
             source=entry.experiment["reference"].get("source", "–"),

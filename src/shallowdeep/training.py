@@ -79,7 +79,7 @@ def learning_rate(experiment: Experiment, steps_per_epoch: int):
     ``optimizer_args.learning_rate``.
     """
     training = experiment["training"]
-    peak = training["optimizer_args"].get("learning_rate", 0.001)
+    peak = training["optimizer_args"]["learning_rate"]
     if training["schedule"] == "constant":
         return peak
     total = steps_per_epoch * training["epochs"]
@@ -98,9 +98,10 @@ def _loss(training: dict[str, Any]):
     return loss_class(label_smoothing=training["label_smoothing"])
 
 
-def compile_model(model: keras.Model, experiment: Experiment, steps_per_epoch: int) -> None:
-    """Optimizer (with its learning-rate schedule over ``steps_per_epoch`` x epochs), loss, metrics."""
+def compile_model(model: keras.Model, experiment: Experiment, train_samples: int) -> None:
+    """Optimizer (its learning-rate schedule spans the run's batches of ``train_samples``), loss, metrics."""
     training = experiment["training"]
+    steps_per_epoch = -(-train_samples // training["batch_size"])
     arguments = {**training["optimizer_args"], "learning_rate": learning_rate(experiment, steps_per_epoch)}
     optimizer = getattr(keras.optimizers, OPTIMIZERS[training["optimizer"]])(**arguments)
     model.compile(optimizer=optimizer, loss=_loss(training), metrics=["accuracy"],
@@ -272,7 +273,7 @@ def train(
     if data is None:
         data = prepare_data(experiment, data_dir, progress)
     if not model.compiled:  # a resumed checkpoint comes with its optimizer state and schedule
-        compile_model(model, experiment, steps_per_epoch=-(-len(data.y_train) // training["batch_size"]))
+        compile_model(model, experiment, train_samples=len(data.y_train))
     if run_dir is None:
         run_dir = new_run_dir(runs_dir, experiment)
         atomic_write_text(run_dir / "config.toml", experiment.to_toml())
