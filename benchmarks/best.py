@@ -26,11 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from shallowdeep import __version__
-from shallowdeep._keras import keras
-from shallowdeep.config import load_experiment
-from shallowdeep.lab import suite_members
-from shallowdeep.runs import environment
+from shallowdeep.version import __version__
+from shallowdeep.backend import environment, keras
+from shallowdeep.experiments import load_experiment, suite_members
 from shallowdeep.training import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,15 +61,16 @@ def measure(name: str, seed: int, runs_dir: Path) -> dict:
     """Train ``name`` with ``seed`` from scratch; its test figures and times."""
     experiment = load_experiment(name, [f"training.seed={seed}"])
     started = time.perf_counter()
-    result = train(experiment, runs_dir=runs_dir, progress=False)
+    run = train(experiment, runs_dir=runs_dir, progress=False)
     total = time.perf_counter() - started
     keras.backend.clear_session()
-    test = result.metrics["test"]
+    metrics = run.metrics
+    test = metrics["test"]
     return {
         "preset": name, "seed": seed, "digest": experiment.digest(), "shallowdeep": __version__,
-        "run_dir": str(result.run_dir), "epochs": result.metrics["epochs"], "params": result.metrics["params"],
-        "training_seconds": round(result.metrics["training_seconds"], 2), "total_seconds": round(total, 2),
-        "validation": {k: result.metrics["validation"][k] for k in METRICS if k in result.metrics["validation"]},
+        "run_dir": str(run.path), "epochs": metrics["epochs"], "params": metrics["params"],
+        "training_seconds": round(metrics["training_seconds"], 2), "total_seconds": round(total, 2),
+        "validation": {k: metrics["validation"][k] for k in METRICS if k in metrics["validation"]},
         "test": {k: test[k] for k in METRICS if k in test},
     }
 

@@ -16,13 +16,12 @@ import argparse
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
-from shallowdeep._keras import keras
-from shallowdeep.config import load_experiment
-from shallowdeep.lab import suite_members
+from shallowdeep.backend import environment, keras
+from shallowdeep.experiments import load_experiment, suite_members
 from shallowdeep.prepare import prepare_data
-from shallowdeep.training import _targets, build_model, compile_model, save_checkpoint
+from shallowdeep.runs import Run
+from shallowdeep.training import build_model, compile_model, targets
 
 
 def measure(name: str) -> dict:
@@ -31,17 +30,18 @@ def measure(name: str) -> dict:
     batch = experiment["training"]["batch_size"]
     model = build_model(experiment)
     compile_model(model, experiment, train_samples=len(data.y_train))
-    y = _targets(data.y_train, experiment, len(data.class_names))
+    y = targets(data.y_train, experiment, len(data.class_names))
     model.fit(data.x_train[: batch * 8], y[: batch * 8], batch_size=batch, epochs=1, verbose=0)  # warm-up
     started = time.perf_counter()
     model.fit(data.x_train, y, batch_size=batch, epochs=1, verbose=0)
     epoch = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
+        run = Run.create(folder, experiment, environment(experiment["training"]["precision"]))
         history, writes = [], []
         for index in range(12):
             history.append({"epoch": index + 1, "loss": 0.0, "seconds": epoch})
             started = time.perf_counter()
-            save_checkpoint(model, Path(folder), history)
+            run.save_checkpoint(model, history)
             writes.append(time.perf_counter() - started)
     keras.backend.clear_session()
     checkpoint = statistics.median(writes[2:])

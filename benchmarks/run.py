@@ -36,17 +36,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shallowdeep._keras import keras  # noqa: E402  (quiet TensorFlow start-up first)
+from shallowdeep.backend import keras  # noqa: E402  (quiet TensorFlow start-up first)
 import tensorflow as tf  # noqa: E402
 
 from hog import time_ours, time_skimage  # noqa: E402
 from lab_keras import lab_model  # noqa: E402
-from shallowdeep.config import load_experiment  # noqa: E402
+from shallowdeep.backend import environment  # noqa: E402
 from shallowdeep.data import load_mnist  # noqa: E402
-from shallowdeep.lab import suite_members  # noqa: E402
+from shallowdeep.experiments import load_experiment, suite_members  # noqa: E402
 from shallowdeep.prepare import prepare_data  # noqa: E402
-from shallowdeep.runs import environment  # noqa: E402
-from shallowdeep.training import _EpochCheckpoint, _targets, build_model, class_weights, compile_model  # noqa: E402
+from shallowdeep.runs import Run  # noqa: E402
+from shallowdeep.training import EpochCheckpoint, build_model, class_weights, compile_model, targets  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -74,7 +74,7 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
     data = data_cache[key]
     batch = experiment["training"]["batch_size"]
     classes = len(data.class_names)
-    x, y = data.x_train, _targets(data.y_train, experiment, classes)
+    x, y = data.x_train, targets(data.y_train, experiment, classes)
     weights = class_weights(experiment, data.y_train, data.class_names)
     steps = steps or len(x) // batch
 
@@ -86,8 +86,8 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
         contenders["plain_keras"] = lab_model(name)
         assert contenders["plain_keras"].count_params() == ours.count_params(), name
     contenders["shallowdeep"] = ours
-    with tempfile.TemporaryDirectory() as run_dir:
-        checkpoint = _EpochCheckpoint(Path(run_dir), [])
+    with tempfile.TemporaryDirectory() as runs_dir:
+        checkpoint = EpochCheckpoint(Run.create(runs_dir, experiment, environment(precision)), [])
         for model in contenders.values():  # warm-up: tracing and the first allocations
             _images_per_second(model, x, y, batch, 5, weights)
         speeds: dict[str, list[float]] = {label: [] for label in contenders}

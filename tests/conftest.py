@@ -44,11 +44,26 @@ def real_chest_xray(real_data_dir) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One derived-data cache for the session: decoded chest X-rays and HOG features are computed
+    once. Entries are keyed by their inputs' content, so sharing them changes no result."""
+    return tmp_path_factory.mktemp("shared-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_environment(tmp_path_factory, monkeypatch) -> None:
-    """Every test gets its own empty cache and no mirror: nothing leaks between tests."""
-    monkeypatch.setenv("SHALLOWDEEP_CACHE", str(tmp_path_factory.mktemp("cache")))
+def isolated_environment(shared_cache, monkeypatch) -> None:
+    """No mirror and no cache of the user's: the session's own cache only."""
+    monkeypatch.setenv("SHALLOWDEEP_CACHE", str(shared_cache))
     monkeypatch.delenv("SHALLOWDEEP_MIRROR", raising=False)
+
+
+@pytest.fixture
+def empty_cache(tmp_path_factory, monkeypatch) -> Path:
+    """An empty cache of the test's own, for tests that count what gets computed."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SHALLOWDEEP_CACHE", str(folder))
+    return folder
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -11,6 +11,11 @@ from shallowdeep.errors import DataWarning
 KEY = {"dataset": "demo", "version": 1}
 
 
+@pytest.fixture(autouse=True)
+def _every_test_starts_with_an_empty_cache(empty_cache):
+    pass
+
+
 class Counter:
     def __init__(self):
         self.calls = 0

@@ -7,10 +7,12 @@ import itertools
 import numpy as np
 import pytest
 
-from shallowdeep._keras import keras
+from shallowdeep.backend import keras
 from shallowdeep.evaluation import (
-    choose_threshold, classification_metrics, confusion_matrix, cross_entropy, roc_auc,
+    Predictions, ThresholdSource, choose_threshold, classification_metrics, cross_entropy,
+    metrics_from_predictions, roc_auc, select_examples,
 )
+from shallowdeep.experiments import load_experiment
 
 
 def one_hot_probabilities(predicted, classes, confidence=0.9):
@@ -20,8 +22,9 @@ def one_hot_probabilities(predicted, classes, confidence=0.9):
 
 
 def test_confusion_matrix_rows_are_true_classes():
-    matrix = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 2, 0]), 3)
-    assert matrix.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    predicted = one_hot_probabilities(np.array([0, 1, 1, 2, 2, 0]), 3)
+    metrics = classification_metrics(np.array([0, 0, 1, 2, 2, 2]), predicted, ("a", "b", "c"))
+    assert metrics["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
 
 
 def test_per_class_scores_and_most_confused_pairs():
@@ -69,3 +72,56 @@ def test_the_threshold_maximises_youden_s_j_on_validation():
     y_val = np.array([0, 0, 0, 1, 1, 1])
     p_val = np.array([0.2, 0.5, 0.6, 0.7, 0.8, 0.9])
     assert choose_threshold(y_val, p_val) == 0.7  # every case right: J = 1
+
+
+def test_a_tie_in_youden_s_j_goes_to_the_threshold_closest_to_one_half():
+    y_val = np.array([0, 0, 1, 1])
+    p_val = np.array([0.1, 0.2, 0.8, 0.9])  # every threshold in (0.2, 0.8] separates perfectly
+    assert choose_threshold(y_val, p_val) == 0.5
+
+
+def _binary_predictions(p_val, y_val, p_test, y_test) -> Predictions:
+    as_two = lambda p: np.stack([1 - np.asarray(p), np.asarray(p)], axis=1)  # noqa: E731
+    return Predictions(as_two(p_val), np.asarray(y_val), as_two(p_test), np.asarray(y_test),
+                       np.arange(len(y_test)))
+
+
+def test_the_binary_threshold_comes_from_validation_even_where_test_would_choose_another():
+    experiment = load_experiment("xray-1", ['evaluation.threshold="validation"'])
+    # Validation separates at 0.3; the test set would be best served by 0.85.
+    predictions = _binary_predictions([0.1, 0.2, 0.3, 0.4, 0.9], [0, 0, 1, 1, 1],
+                                      [0.2, 0.6, 0.7, 0.8, 0.9, 0.95], [0, 0, 0, 0, 1, 1])
+    metrics = metrics_from_predictions(experiment, predictions)
+    assert metrics["threshold_source"] == ThresholdSource.VALIDATION.value
+    assert metrics["test"]["threshold"] == 0.3 == metrics["validation"]["threshold"]
+    assert metrics["test"]["specificity"] == 0.25  # what 0.3 does to the test set's negatives
+    assert choose_threshold(predictions.test_labels, predictions.test_probabilities[:, 1]) == 0.9
+    # Changing only the test set leaves the threshold where validation put it.
+    shuffled = _binary_predictions([0.1, 0.2, 0.3, 0.4, 0.9], [0, 0, 1, 1, 1], [0.99, 0.01], [0, 1])
+    assert metrics_from_predictions(experiment, shuffled)["test"]["threshold"] == 0.3
+    assert metrics["alternative"]["threshold_source"] == ThresholdSource.DEFAULT.value
+    assert metrics["alternative"]["test"]["threshold"] == 0.5
+
+
+def test_a_fixed_threshold_is_used_and_the_validation_choice_is_shown_beside_it():
+    experiment = load_experiment("xray-1")  # threshold = 0.5, the lab's
+    predictions = _binary_predictions([0.1, 0.2, 0.3, 0.4, 0.9], [0, 0, 1, 1, 1],
+                                      [0.2, 0.6, 0.7, 0.8], [0, 0, 1, 1])
+    metrics = metrics_from_predictions(experiment, predictions)
+    assert metrics["threshold_source"] == ThresholdSource.EXPERIMENT.value and metrics["test"]["threshold"] == 0.5
+    assert metrics["alternative"]["threshold_source"] == ThresholdSource.VALIDATION.value
+    assert metrics["alternative"]["test"]["threshold"] == 0.3
+    assert len(metrics["roc_test"]["fpr"]) == len(metrics["roc_test"]["tpr"]) >= 3
+
+
+def test_the_kept_mistakes_are_exactly_the_misclassified_test_images_surest_first():
+    images = np.arange(6 * 4, dtype=np.uint8).reshape(6, 2, 2)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    probabilities = one_hot_probabilities(np.array([0, 2, 2, 1, 1, 0]), 3)
+    probabilities[3] = [0.3, 0.6, 0.1]  # wrong, less sure than the others
+    predictions = Predictions(probabilities, labels, probabilities, labels, np.arange(100, 106))
+    examples = select_examples(images, predictions, threshold=None)
+    assert examples.mistake_indices.tolist() == [101, 105, 103]
+    assert examples.mistake_labels.tolist() == [1, 2, 0] and examples.mistake_predicted.tolist() == [2, 0, 1]
+    np.testing.assert_array_equal(examples.mistake_images, images[[1, 5, 3]])
+    assert examples.sample_images.shape == (6, 2, 2)

@@ -9,9 +9,10 @@ import shutil
 
 import pytest
 
-import shallowdeep.training as training_module
 from shallowdeep.cli import main
-from shallowdeep.lab import run_lab, suite_members, training_order
+from shallowdeep.experiments import load_experiment, suite_members
+from shallowdeep.lab import run_lab, training_order
+from shallowdeep.runs import Outcome
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -33,14 +34,15 @@ def test_the_seed_suite_is_the_reference_report_s_ten_experiments():
 
 
 def test_the_chest_xray_cnn_trains_first_and_the_report_keeps_its_order():
-    assert training_order(suite_members("seed")) == ["xray-1", "raw-1", "raw-2", "raw-3", "hog-1", "hog-2",
-                                                     "hog-3", "cnn-1", "cnn-2", "cnn-3"]
+    order = training_order([load_experiment(name) for name in suite_members("seed")])
+    assert [experiment.name for experiment in order] == ["xray-1", "raw-1", "raw-2", "raw-3", "hog-1", "hog-2",
+                                                         "hog-3", "cnn-1", "cnn-2", "cnn-3"]
 
 
 def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab):
     out, result = quick_lab
-    assert [entry.status for entry in result.entries] == ["trained"] * 10
-    assert [entry.name for entry in result.entries] == suite_members("seed")
+    assert [record.outcome for record in result.records] == [Outcome.TRAINED] * 10
+    assert [record.name for record in result.records] == suite_members("seed")
     markdown = (out / "report.md").read_text()
     assert "QUICK RUN" in markdown.splitlines()[2]
     for heading in ("## Q1.", "## Q2.", "## Q3.", "## Q4.", "## Reproducing this report"):
@@ -61,48 +63,48 @@ def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab)
 def test_running_again_reuses_every_run_and_can_write_french(quick_lab, real_data_dir):
     out, _ = quick_lab
     result = run_lab("seed", out, quick=True, lang="fr", data_dir=real_data_dir, progress=False)
-    assert {entry.status for entry in result.entries} == {"reused"}
+    assert {record.outcome for record in result.records} == {Outcome.REUSED}
     markdown = (out / "report.md").read_text()
     assert "EXÉCUTION RAPIDE" in markdown and "## Q4. Radiographies thoraciques" in markdown
     assert "| modèle | état | paramètres |" in markdown and "856\u202f330" in markdown
     assert "Total : 832 + 25\u202f632" in markdown
 
 
-def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir, tmp_path, monkeypatch):
-    real_train = training_module.train
-
-    def train_or_fail(experiment, **kwargs):
-        if experiment.name == "handout-hog":
-            raise RuntimeError("simulated out-of-memory")
-        return real_train(experiment, **kwargs)
-
-    monkeypatch.setattr(training_module, "train", train_or_fail)
-    result = run_lab("handout", tmp_path, quick=True, data_dir=real_data_dir, progress=False)
-    assert [entry.status for entry in result.entries] == ["trained", "failed", "trained"]
-    markdown = (tmp_path / "report.md").read_text()
-    assert "**handout-hog** failed: RuntimeError: simulated out-of-memory" in markdown
-    assert "simulated out-of-memory" in (tmp_path / "logs" / "handout-hog.log").read_text()
+def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir, tmp_path):
+    broken = tmp_path / "xray-elsewhere.toml"
+    broken.write_text('[dataset]\nname = "chest_xray"\nimage_size = [32, 32]\npath = "/nowhere/chest_xray"\n'
+                      '[features]\nkind = "image"\n[model]\nbuilder = "cnn"\n'
+                      '[training]\nloss = "binary_crossentropy"\noptimizer = "adam"\n')
+    result = run_lab(out=tmp_path / "out", experiments=["handout-raw", str(broken), "handout-cnn"], quick=True,
+                     data_dir=real_data_dir, progress=False)
+    assert [record.outcome for record in result.records] == [Outcome.TRAINED, Outcome.FAILED, Outcome.TRAINED]
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "**xray-elsewhere** failed: DataError: " in markdown and "/nowhere/chest_xray" in markdown
+    assert "/nowhere/chest_xray" in (tmp_path / "out" / "logs" / "xray-elsewhere.log").read_text()
     assert "| handout-cnn | trained | 114 |" in markdown
 
 
-def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(real_data_dir, tmp_path, capsys):
+def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(quick_lab, real_data_dir, tmp_path, capsys):
+    lab_out, _ = quick_lab
+    out = tmp_path / "out"
+    shutil.copytree(lab_out / "runs-quick", out / "runs-quick")  # the MNIST runs are reused, not retrained
     data = tmp_path / "data"
     data.mkdir()
     (data / "mnist").symlink_to(real_data_dir / "mnist")
-    code = main(["lab", "--quick", "--suite", "seed", "--out", str(tmp_path / "out"), "--data-dir", str(data),
-                 "--no-progress"])
+    code = main(["lab", "--quick", "--suite", "seed", "--out", str(out), "--data-dir", str(data), "--no-progress"])
     assert code == 0
-    out = capsys.readouterr().out
-    assert "xray-1: skipped (no chest X-ray folder in the data directory)" in out
-    markdown = (tmp_path / "out" / "report.md").read_text()
+    printed = capsys.readouterr().out
+    assert "xray-1: skipped (no chest X-ray folder in the data directory)" in printed
+    assert printed.count(": reusing ") == 9
+    markdown = (out / "report.md").read_text()
     assert "No chest X-ray folder was available" in markdown and "data.mendeley.com" in markdown
-    assert "| cnn-3 | trained |" in markdown and "| xray-1 | skipped |" in markdown
+    assert "| cnn-3 | reused |" in markdown and "| xray-1 | skipped |" in markdown
 
 
 def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figures(
         real_data_dir, real_chest_xray, tmp_path):
     result = run_lab("best", tmp_path, quick=True, data_dir=real_data_dir, progress=False)
-    assert [entry.status for entry in result.entries] == ["trained"] * 4
+    assert [record.outcome for record in result.records] == [Outcome.TRAINED] * 4
     markdown = (tmp_path / "report.md").read_text()
     assert "## Beyond the lab: the best suite" in markdown and "## Q1." not in markdown
     assert re.search(r"\| mnist-best \| mnist \| trained \| 288,618 \| 1 \| [\d.]+ \| [\d.]+ \| – \| – \| – \|", markdown)

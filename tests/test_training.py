@@ -13,44 +13,46 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shallowdeep._keras import keras
-from shallowdeep.config import list_presets, load_experiment
-from shallowdeep.evaluation import predict_probabilities
+from shallowdeep.backend import keras
+from shallowdeep.evaluation import choose_threshold, metrics_from_predictions, predict_probabilities
+from shallowdeep.experiments import list_presets, load_experiment
 from shallowdeep.prepare import prepare_data
-from shallowdeep.training import class_weights, train
-import shallowdeep.training as training_module
+from shallowdeep.runs import Run
+from shallowdeep.training import class_weights, learning_rate, train
 
 SMALL = ["dataset.train_limit=600", "dataset.test_limit=200", "training.epochs=1", "training.warmup_epochs=0"]
 RUN_FILES = {
-    "config.toml", "environment.json", "history.csv", "metrics.json", "model.keras",
-    "weights.md", "weights.json", "history.png", "confusion.png", "state.json",
+    "config.toml", "environment.json", "history.csv", "metrics.json", "model.keras", "model.json",
+    "weights.md", "weights.json", "history.png", "confusion.png", "state.json", "predictions.npz", "examples.npz",
 }
 
 
 @pytest.mark.parametrize("name", list_presets())
 def test_every_preset_trains_evaluates_and_saves_its_run(name, real_data_dir, real_chest_xray, tmp_path):
     experiment = load_experiment(name, SMALL)
-    result = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
-    files = {path.name for path in result.run_dir.iterdir()}
-    binary = experiment["training"]["loss"] == "binary_crossentropy"
-    expected = RUN_FILES | ({"roc.png"} if binary else set())
+    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
+    files = {path.name for path in run.path.iterdir()}
+    expected = RUN_FILES | ({"roc.png"} if experiment.binary else set())
     assert files == expected
-    assert result.run_dir.parent == tmp_path / name and not result.run_dir.name.endswith(".partial")
-    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert run.path.parent == tmp_path / name and run.finished
+    metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics["test"]["samples"] == 200 and metrics["epochs"] == 1
     assert sum(sum(row) for row in metrics["test"]["confusion_matrix"]) == 200
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and np.isfinite(metrics["test"]["loss"])
-    assert len(result.history) == 1 and result.history[0]["seconds"] > 0
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(result.history[0])
+    assert len(run.history) == 1 and run.history[0]["seconds"] > 0
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(run.history[0])
+    assert run.predictions.test_probabilities.shape == (200, len(experiment.class_names))
 
 
 def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_dir, tmp_path):
     experiment = load_experiment("hog-1", SMALL)
-    result = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
-    model = keras.saving.load_model(result.run_dir / "model.keras", safe_mode=True)
+    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
+    model = keras.saving.load_model(run.path / "model.keras", safe_mode=True)
     data = prepare_data(experiment, real_data_dir, progress=False)
-    predicted = predict_probabilities(model, data.x_test).argmax(axis=1)
-    assert np.mean(predicted == data.y_test) == pytest.approx(result.metrics["test"]["accuracy"])
+    probabilities = predict_probabilities(model, data.x_test)
+    assert np.mean(probabilities.argmax(axis=1) == data.y_test) == pytest.approx(run.metrics["test"]["accuracy"])
+    np.testing.assert_allclose(run.predictions.test_probabilities, probabilities, atol=1e-6)
+    np.testing.assert_array_equal(run.predictions.test_labels, data.y_test)
 
 
 def test_the_same_seed_gives_the_same_history(real_data_dir, tmp_path):
@@ -58,24 +60,27 @@ def test_the_same_seed_gives_the_same_history(real_data_dir, tmp_path):
     data = prepare_data(experiment, real_data_dir, progress=False)
     first = train(experiment, runs_dir=tmp_path / "a", data=data, progress=False)
     second = train(experiment, runs_dir=tmp_path / "b", data=data, progress=False)
-    strip = [{k: v for k, v in row.items() if k != "seconds"} for row in first.history]
-    assert strip == [{k: v for k, v in row.items() if k != "seconds"} for row in second.history]
+    assert _without_time(first.history) == _without_time(second.history)
     other = train(load_experiment("cnn-2", ["dataset.train_limit=800", "dataset.test_limit=100",
                                             "training.epochs=2", "training.seed=1"]),
                   runs_dir=tmp_path / "c", data=data, progress=False)
     assert other.history[0]["loss"] != first.history[0]["loss"]
 
 
+def _without_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
 def test_an_interrupted_run_keeps_its_epochs_and_resumes(real_data_dir, tmp_path, monkeypatch):
     experiment = load_experiment("raw-1", ["dataset.train_limit=600", "dataset.test_limit=100", "training.epochs=3"])
-    real_save = training_module.save_checkpoint
+    real_save = Run.save_checkpoint
 
-    def save_then_interrupt(model, run_dir, history):
-        real_save(model, run_dir, history)
+    def save_then_interrupt(run, model, history, **state):
+        real_save(run, model, history, **state)
         if len(history) == 2:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt  # as Ctrl-C right after the second epoch's checkpoint
 
-    monkeypatch.setattr(training_module, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(Run, "save_checkpoint", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
     (partial,) = (tmp_path / "raw-1").iterdir()
@@ -84,12 +89,12 @@ def test_an_interrupted_run_keeps_its_epochs_and_resumes(real_data_dir, tmp_path
     assert [p.name for p in partial.glob("checkpoint-*")] == ["checkpoint-epoch002.keras"]
     interrupted_history = (partial / "history.csv").read_text().splitlines()
 
-    monkeypatch.setattr(training_module, "save_checkpoint", real_save)
-    result = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, resume=True, progress=False)
-    assert result.run_dir.name == partial.name.removesuffix(".partial")
-    assert [row["epoch"] for row in result.history] == [1, 2, 3]
-    assert (result.run_dir / "history.csv").read_text().splitlines()[:3] == interrupted_history
-    assert not list(result.run_dir.glob("checkpoint-*"))
+    monkeypatch.setattr(Run, "save_checkpoint", real_save)
+    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, resume=True, progress=False)
+    assert run.path.name == partial.name.removesuffix(".partial")
+    assert [row["epoch"] for row in run.history] == [1, 2, 3]
+    assert (run.path / "history.csv").read_text().splitlines()[:3] == interrupted_history
+    assert not list(run.path.glob("checkpoint-*"))
 
 
 def test_a_killed_training_process_resumes_from_its_last_checkpoint(real_data_dir, tmp_path):
@@ -136,22 +141,24 @@ def test_balanced_class_weights_follow_the_lab_s_formula_and_reach_keras(real_da
     assert weighted.history[0]["loss"] != pytest.approx(unweighted.history[0]["loss"], rel=1e-3)
 
 
-def test_the_binary_threshold_comes_from_validation_not_test(real_data_dir, real_chest_xray, tmp_path):
+def test_a_trained_run_s_threshold_is_youden_s_on_its_own_validation_predictions(real_data_dir, real_chest_xray,
+                                                                                   tmp_path):
     experiment = load_experiment("xray-1", ["dataset.train_limit=300", "dataset.test_limit=60",
                                             "training.epochs=1", "dataset.image_size=[64, 64]",
                                             'evaluation.threshold="validation"'])
-    result = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
-    metrics = result.metrics
-    assert metrics["threshold_rule"] == "maximises Youden's J on validation"
-    assert metrics["test"]["threshold"] == metrics["validation"]["threshold"]
-    assert metrics["alternative"]["test"]["threshold"] == 0.5
-    for key in ("sensitivity", "specificity", "f1", "roc_auc"):
-        assert 0.0 <= metrics["test"][key] <= 1.0
+    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
+    predictions = run.predictions
+    from_validation = choose_threshold(predictions.val_labels, predictions.val_probabilities[:, 1].astype(np.float64))
+    assert run.metrics["test"]["threshold"] == from_validation
+    # Every stored figure follows from the stored predictions: nothing else went into them.
+    recomputed = metrics_from_predictions(experiment, predictions)
+    for split in ("validation", "test"):
+        assert recomputed[split]["confusion_matrix"] == run.metrics[split]["confusion_matrix"]
+        assert recomputed[split]["roc_auc"] == pytest.approx(run.metrics[split]["roc_auc"])
+    assert len(predictions.val_labels) == sum(run.metrics["class_counts"]["validation"])
 
 
 def test_the_cosine_schedule_warms_up_to_the_peak_then_decays_to_zero():
-    from shallowdeep.training import learning_rate
-
     experiment = load_experiment("mnist-best", ["training.epochs=10", "training.warmup_epochs=2"])
     schedule = learning_rate(experiment, steps_per_epoch=100)
     at = lambda step: float(keras.ops.convert_to_numpy(schedule(step)))  # noqa: E731
@@ -164,17 +171,17 @@ def test_the_cosine_schedule_warms_up_to_the_peak_then_decays_to_zero():
 def test_an_augmented_cosine_run_resumes_with_its_schedule(real_data_dir, tmp_path, monkeypatch):
     experiment = load_experiment("mnist-fast", ["dataset.train_limit=512", "dataset.test_limit=100",
                                                 "training.epochs=2", "training.augmentation.rotation=10"])
-    real_save = training_module.save_checkpoint
+    real_save = Run.save_checkpoint
 
-    def crash_after_first_epoch(model, run_dir, history):
-        real_save(model, run_dir, history)
+    def crash_after_first_epoch(run, model, history, **state):
+        real_save(run, model, history, **state)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training_module, "save_checkpoint", crash_after_first_epoch)
+    monkeypatch.setattr(Run, "save_checkpoint", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
-    monkeypatch.setattr(training_module, "save_checkpoint", real_save)
-    result = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False, resume=True)
-    assert [row["epoch"] for row in result.history] == [1, 2]
-    model = keras.saving.load_model(result.run_dir / "model.keras", safe_mode=True)
+    monkeypatch.setattr(Run, "save_checkpoint", real_save)
+    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False, resume=True)
+    assert [row["epoch"] for row in run.history] == [1, 2]
+    model = run.model
     assert int(model.optimizer.iterations) == 2 * 4  # 512 images in batches of 128, twice: one schedule

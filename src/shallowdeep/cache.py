@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -22,6 +20,7 @@ import numpy as np
 
 from shallowdeep.errors import DataWarning
 from shallowdeep.paths import resolve_cache_dir
+from shallowdeep.storage import atomic_path
 
 _KEY_ARRAY = "__cache_key__"
 
@@ -57,15 +56,8 @@ def read_entry(path: Path, key: Mapping) -> dict[str, np.ndarray] | None:
 
 def write_entry(path: Path, key: Mapping, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` under ``key`` to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            np.savez(tmp, **arrays, **{_KEY_ARRAY: np.array(_canonical(key))})
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".npz") as temporary:
+        np.savez(temporary, **arrays, **{_KEY_ARRAY: np.array(_canonical(key))})
 
 
 def cached_arrays(

@@ -12,9 +12,9 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from shallowdeep import __version__
-from shallowdeep.config import SUITES
+from shallowdeep.version import __version__
 from shallowdeep.errors import ShallowDeepError
+from shallowdeep.experiments import LAB_SUITES
 
 _DATA_HELP = """\
 Show, for each dataset and file, where it is looked for and whether it is verified (official
@@ -32,6 +32,15 @@ examples:
 """
 
 
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="the data directory (default: $SHALLOWDEEP_DATA or the cache folder)")
+
+
+def _add_no_progress(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def _add_data_parser(commands) -> None:
     parser = commands.add_parser(
         "data",
@@ -43,9 +52,9 @@ def _add_data_parser(commands) -> None:
         "datasets", nargs="*", metavar="DATASET",
         help="mnist, pneumoniamnist or chest_xray (default: all three)",
     )
-    parser.add_argument("--data-dir", metavar="DIR", help="the data directory (default: $SHALLOWDEEP_DATA or the cache folder)")
+    _add_data_dir(parser)
     parser.add_argument("--download", action="store_true", help="download missing files now")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_no_progress(parser)
     parser.set_defaults(handler=_run_data)
 
 
@@ -98,31 +107,20 @@ def _add_list_parser(commands) -> None:
     parser.set_defaults(handler=_run_list)
 
 
-def _describe_features(experiment) -> str:
-    features, size = experiment["features"], experiment["dataset"]["image_size"]
-    if features["kind"] == "hog":
-        hog = features["hog"]
-        return f"HOG p={hog['pixels_per_cell']} o={hog['orientations']}"
-    if features["kind"] == "raw":
-        return f"raw {size[0] * size[1]} pixels"
-    return f"image {size[0]}x{size[1]}"
-
-
 def preset_summaries() -> list[dict]:
-    """Name, suite, dataset, features, parameter count and epochs of every preset."""
-    from shallowdeep.config import list_presets, load_experiment
+    """Name, suite, dataset, input, parameter count and epochs of every preset."""
+    from shallowdeep.experiments import list_presets, load_experiment
     from shallowdeep.training import build_model
 
     rows = []
     for name in list_presets():
         experiment = load_experiment(name)
-        model = build_model(experiment)
         rows.append({
             "name": name,
             "suite": experiment["suite"],
-            "dataset": experiment["dataset"]["name"],
-            "features": _describe_features(experiment),
-            "params": int(model.count_params()),
+            "dataset": experiment.dataset,
+            "features": experiment.describe_input(),
+            "params": int(build_model(experiment).count_params()),
             "epochs": experiment["training"]["epochs"],
             "description": experiment["description"],
         })
@@ -177,16 +175,16 @@ def _add_train_parser(commands) -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16"), help="same as --set training.precision=...")
     parser.add_argument("--resume", action="store_true", help="continue the newest interrupted run of this experiment")
     parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run folders go (default: ./runs)")
-    parser.add_argument("--data-dir", metavar="DIR", help="the data directory (default: $SHALLOWDEEP_DATA or the cache folder)")
+    _add_data_dir(parser)
     parser.add_argument("--dry-run", action="store_true", help="print the resolved experiment and its weight table, then stop")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_no_progress(parser)
     parser.set_defaults(handler=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from shallowdeep.config import load_experiment
+    from shallowdeep.experiments import load_experiment
+    from shallowdeep.models import weight_table, weight_table_markdown
     from shallowdeep.training import build_model, train
-    from shallowdeep.weights import weight_table_markdown
 
     overrides = list(args.overrides) + ([f'training.precision="{args.precision}"'] if args.precision else [])
     experiment = load_experiment(args.experiment, overrides)
@@ -194,22 +192,22 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"# {experiment.name}, resolved from {experiment.source}\n")
         print(experiment.to_toml())
-        print(weight_table_markdown(build_model(experiment)))
+        print(weight_table_markdown(weight_table(build_model(experiment)), experiment.input_shape))
         return 0
     training = experiment["training"]
     print(f"{experiment.name}: {experiment['description']}")
-    print(f"  {experiment['dataset']['name']}, {_describe_features(experiment)}, {experiment['model']['builder']}, "
+    print(f"  {experiment.dataset}, {experiment.describe_input()}, {experiment['model']['builder']}, "
           f"{training['optimizer']}, {training['epochs']} epochs of batch {training['batch_size']}, {training['precision']}")
     try:
-        result = train(experiment, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
-                       progress=not args.no_progress)
+        run = train(experiment, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
+                    progress=not args.no_progress)
     except KeyboardInterrupt:
         again = " ".join(["shallowdeep", "train", args.experiment, *(f"--set {o}" for o in args.overrides),
                           *(["--precision", args.precision] if args.precision else []), "--resume"])
         print(f"\ninterrupted: the completed epochs are kept under {Path(args.runs_dir) / experiment.name}; "
               f"continue with `{again}`", file=sys.stderr)
         return 130
-    test, reference = result.metrics["test"], experiment["reference"]
+    test, reference = run.metrics["test"], experiment["reference"]
     line = f"test: loss {test['loss']:.4f}, accuracy {test['accuracy']:.4f}"
     if "roc_auc" in test:
         line += (f", F1 {test['f1']:.4f}, sensitivity {test['sensitivity']:.4f}, specificity "
@@ -218,9 +216,9 @@ def _run_train(args: argparse.Namespace) -> int:
     if "test_accuracy" in reference:
         print(f"{reference.get('source', 'reference report')}: accuracy {reference['test_accuracy']:.4f}"
               + (f", loss {reference['test_loss']:.4f}" if "test_loss" in reference else ""))
-    seconds = result.metrics["seconds_per_epoch"]
+    seconds = run.metrics["seconds_per_epoch"]
     print(f"{len(seconds)} epochs, {sum(seconds):.1f} s ({sum(seconds) / max(len(seconds), 1):.1f} s per epoch)")
-    print(f"run folder: {result.run_dir}")
+    print(f"run folder: {run.path}")
     return 0
 
 
@@ -295,21 +293,21 @@ def _add_lab_parser(commands) -> None:
         "lab", help="run every experiment of the lab and write the report (the main command)",
         description=_LAB_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--suite", default="seed", choices=(*SUITES, "all"),
-                        help="which experiments (default: seed)")
+    parser.add_argument("--suite", default="seed", choices=LAB_SUITES, help="which experiments (default: seed)")
     parser.add_argument("--out", default="lab-report", metavar="DIR", help="report and runs folder (default: ./lab-report)")
     parser.add_argument("--quick", action="store_true", help="1 epoch on small slices, to check the pipeline")
     parser.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the report")
     parser.add_argument("--force", action="store_true", help="retrain experiments that already have a finished run")
     parser.add_argument("--precision", choices=("fp32", "bf16"), help="override every experiment's precision")
-    parser.add_argument("--data-dir", metavar="DIR", help="the data directory (default: $SHALLOWDEEP_DATA or the cache folder)")
+    _add_data_dir(parser)
     parser.add_argument("--xray-dir", metavar="DIR", help="the chest X-ray folder (default: found in the data directory)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_no_progress(parser)
     parser.set_defaults(handler=_run_lab)
 
 
 def _run_lab(args: argparse.Namespace) -> int:
     from shallowdeep.lab import run_lab
+    from shallowdeep.runs import Outcome
 
     command = "shallowdeep " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["lab"] else "shallowdeep lab"
     try:
@@ -321,10 +319,10 @@ def _run_lab(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: finished experiments and completed epochs are kept in {args.out}; run the "
               f"same command again to continue", file=sys.stderr)
         return 130
-    failed = [entry.name for entry in result.entries if entry.status == "failed"]
+    failed = [record.name for record in result.records if record.outcome is Outcome.FAILED]
     minutes, seconds = divmod(result.seconds, 60)
     print(f"\nreport: {result.report_html}\n        {result.report_markdown}")
-    print(f"{len(result.entries)} experiments in {int(minutes)} min {seconds:.0f} s"
+    print(f"{len(result.records)} experiments in {int(minutes)} min {seconds:.0f} s"
           + (f"; FAILED: {', '.join(failed)} (see the report)" if failed else ""))
     return 1 if failed else 0
 

@@ -1,24 +1,41 @@
-"""Test-set metrics computed from one ordered pass of predictions.
+"""Metrics computed from one ordered pass of predictions, and what a report needs of them.
 
 :func:`predict_probabilities` runs the model once over arrays held in memory, in order, and every
 metric is computed from those probabilities and the labels of the *same* arrays: predictions and
 labels cannot come apart (the classic mistake is predicting on a shuffled dataset and comparing
-with labels read in a second pass).
+with labels read in a second pass). The counting is scikit-learn's (``sklearn.metrics``).
 
 Binary tasks (one sigmoid output, class 1 = positive) also get sensitivity (recall of class 1),
 specificity (recall of class 0), the F1 score of the positive class, the ROC AUC (the probability
 that a random positive scores above a random negative, ties counting one half) and the decision
 threshold used. A threshold "chosen on validation" maximises Youden's J = sensitivity +
-specificity - 1 on the validation split; the test set never influences it.
+specificity - 1 on the validation split (Youden 1950); the test set never influences it.
 """
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn import metrics as skm
+
+from shallowdeep.experiments import Experiment
 
 _CLIP = 1e-7  # as Keras clips probabilities inside its cross-entropy losses
+#: Misclassified test images kept in a run, for a report or a person to look at.
+MISTAKES_KEPT = 100
+#: The first test images kept in a run, to draw what the features make of them.
+SAMPLES_KEPT = 16
+
+
+class ThresholdSource(enum.Enum):
+    """Where a binary decision threshold came from."""
+
+    VALIDATION = "validation"  # maximises Youden's J on the validation split
+    EXPERIMENT = "experiment"  # a number fixed in the experiment file
+    DEFAULT = "default"  # 0.5
 
 
 def predict_probabilities(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -30,56 +47,45 @@ def predict_probabilities(model, x: np.ndarray, batch_size: int = 256) -> np.nda
 
 
 def cross_entropy(y_true: np.ndarray, probabilities: np.ndarray) -> float:
-    """Mean of -log p(true class), probabilities clipped to [1e-7, 1 - 1e-7] as Keras does."""
+    """Mean of -log p(true class), probabilities clipped to [1e-7, 1 - 1e-7].
+
+    Hand-written rather than ``sklearn.metrics.log_loss`` because it must equal the loss Keras
+    reports during training, and Keras clips at 1e-7 (a test compares the two).
+    """
     picked = probabilities[np.arange(len(y_true)), y_true]
     return float(-np.mean(np.log(np.clip(picked, _CLIP, 1.0 - _CLIP))))
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
-    """Counts: row = true class, column = predicted class."""
-    return np.bincount(y_true * classes + y_pred, minlength=classes * classes).reshape(classes, classes)
-
-
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve by the rank statistic (Mann-Whitney U), average ranks for ties."""
-    positives = y_true == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    if n_pos == 0 or n_neg == 0:
+    """Area under the ROC curve (ties count one half); NaN when only one class is present."""
+    if len(np.unique(y_true)) < 2:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(len(scores))
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    average = first + (counts + 1) / 2.0  # 1-based average rank of each tie group
-    ranks[order] = np.repeat(average, counts)
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(skm.roc_auc_score(y_true, scores))
 
 
-def roc_curve(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate, thresholds), thresholds decreasing."""
-    thresholds = np.unique(scores)[::-1]
-    positives, negatives = max(int((y_true == 1).sum()), 1), max(int((y_true == 0).sum()), 1)
-    tpr = np.array([np.sum((scores >= t) & (y_true == 1)) for t in thresholds]) / positives
-    fpr = np.array([np.sum((scores >= t) & (y_true == 0)) for t in thresholds]) / negatives
-    return np.r_[0.0, fpr], np.r_[0.0, tpr], np.r_[np.inf, thresholds]
+def roc_points(y_true: np.ndarray, scores: np.ndarray) -> dict[str, list[float]]:
+    """The ROC curve's corners: false and true positive rates, as JSON-ready lists."""
+    if len(np.unique(y_true)) < 2:
+        return {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]}
+    fpr, tpr, _ = skm.roc_curve(y_true, scores)
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
 
 
 def choose_threshold(y_val: np.ndarray, p_positive: np.ndarray) -> float:
-    """The threshold on P(positive) maximising Youden's J on validation (ties: closest to 0.5)."""
+    """The threshold on P(positive) that maximises Youden's J on validation.
+
+    Candidates are every validation score (predict positive when ``p >= threshold``) and 0.5;
+    among equally good ones the closest to 0.5 wins, so a perfectly separated validation set
+    does not push the threshold to an extreme.
+    """
     candidates = np.unique(np.r_[p_positive, 0.5])
-    best, best_key = 0.5, None
-    for threshold in candidates:
-        predicted = p_positive >= threshold
-        sensitivity = np.mean(predicted[y_val == 1]) if np.any(y_val == 1) else 0.0
-        specificity = np.mean(~predicted[y_val == 0]) if np.any(y_val == 0) else 0.0
-        key = (sensitivity + specificity - 1.0, -abs(threshold - 0.5))
-        if best_key is None or key > best_key:
-            best, best_key = float(threshold), key
-    return best
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return float(numerator / denominator) if denominator else 0.0
+    predicted = p_positive[None, :] >= candidates[:, None]
+    positives, negatives = y_val == 1, y_val == 0
+    sensitivity = predicted[:, positives].mean(axis=1) if positives.any() else np.zeros(len(candidates))
+    specificity = (~predicted[:, negatives]).mean(axis=1) if negatives.any() else np.zeros(len(candidates))
+    youden = sensitivity + specificity - 1.0
+    best = np.flatnonzero(np.isclose(youden, youden.max(), rtol=0, atol=1e-12))
+    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
 
 
 def classification_metrics(
@@ -95,17 +101,15 @@ def classification_metrics(
         y_pred = (probabilities[:, 1] >= threshold).astype(np.int64)
     else:
         y_pred = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(y_true, y_pred, classes)
-    per_class = {}
-    for index, name in enumerate(class_names):
-        true_positive = matrix[index, index]
-        precision = _ratio(true_positive, matrix[:, index].sum())
-        recall = _ratio(true_positive, matrix[index].sum())
-        per_class[name] = {
-            "precision": precision, "recall": recall,
-            "f1": _ratio(2 * precision * recall, precision + recall),
-            "support": int(matrix[index].sum()),
-        }
+    labels = np.arange(classes)
+    matrix = skm.confusion_matrix(y_true, y_pred, labels=labels)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    per_class = {
+        name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+               "support": int(support[i])}
+        for i, name in enumerate(class_names)
+    }
     off_diagonal = [
         (int(matrix[t, p]), class_names[t], class_names[p])
         for t in range(classes) for p in range(classes) if t != p and matrix[t, p]
@@ -129,3 +133,123 @@ def classification_metrics(
             "roc_auc": roc_auc(y_true, probabilities[:, 1]),
         })
     return metrics
+
+
+@dataclass
+class Predictions:
+    """Every validation and test prediction of a model, with the labels of the same rows.
+
+    ``test_indices`` are the test rows' positions in the dataset's whole test split.
+    """
+
+    val_probabilities: np.ndarray
+    val_labels: np.ndarray
+    test_probabilities: np.ndarray
+    test_labels: np.ndarray
+    test_indices: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return dict(vars(self))
+
+
+@dataclass
+class Examples:
+    """Test images kept with a run: the first few (``samples``) and misclassified ones
+    (``mistakes``, at most :data:`MISTAKES_KEPT`, most confident first), each with its labels."""
+
+    sample_images: np.ndarray
+    sample_labels: np.ndarray
+    mistake_images: np.ndarray
+    mistake_labels: np.ndarray
+    mistake_predicted: np.ndarray
+    mistake_probabilities: np.ndarray
+    mistake_indices: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return dict(vars(self))
+
+
+def metrics_from_predictions(experiment: Experiment, predictions: Predictions) -> dict[str, Any]:
+    """Validation and test metrics; for a binary task at the threshold the experiment asks for
+    (chosen on validation, or fixed), with the other rule's figures beside them."""
+    names = experiment.class_names
+    y_val, p_val = predictions.val_labels, predictions.val_probabilities
+    y_test, p_test = predictions.test_labels, predictions.test_probabilities
+    if len(names) != 2:
+        return {"validation": classification_metrics(y_val, p_val, names),
+                "test": classification_metrics(y_test, p_test, names)}
+    configured = experiment["evaluation"]["threshold"]
+    chosen = choose_threshold(y_val, p_val[:, 1])
+    if configured == "validation":
+        threshold, source = chosen, ThresholdSource.VALIDATION
+        alternative, alternative_source = 0.5, ThresholdSource.DEFAULT
+    else:
+        threshold, source = configured, ThresholdSource.EXPERIMENT
+        alternative, alternative_source = chosen, ThresholdSource.VALIDATION
+    return {
+        "threshold_source": source.value,
+        "validation": classification_metrics(y_val, p_val, names, threshold),
+        "test": classification_metrics(y_test, p_test, names, threshold),
+        "alternative": {
+            "threshold_source": alternative_source.value,
+            "validation": classification_metrics(y_val, p_val, names, alternative),
+            "test": classification_metrics(y_test, p_test, names, alternative),
+        },
+        "roc_validation": roc_points(y_val, p_val[:, 1]),
+        "roc_test": roc_points(y_test, p_test[:, 1]),
+    }
+
+
+def predicted_classes(probabilities: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Class indices: argmax, or for two classes with a threshold, ``P(class 1) >= threshold``."""
+    if threshold is not None and probabilities.shape[1] == 2:
+        return (probabilities[:, 1] >= threshold).astype(np.int64)
+    return probabilities.argmax(axis=1)
+
+
+def select_examples(test_images: np.ndarray, predictions: Predictions, threshold: float | None) -> Examples:
+    """The first test images, and the misclassified ones the model was surest of."""
+    probabilities, labels = predictions.test_probabilities, predictions.test_labels
+    predicted = predicted_classes(probabilities, threshold)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    wrong = wrong[np.argsort(-confidence, kind="stable")][:MISTAKES_KEPT]
+    return Examples(
+        sample_images=test_images[:SAMPLES_KEPT], sample_labels=labels[:SAMPLES_KEPT],
+        mistake_images=test_images[wrong], mistake_labels=labels[wrong], mistake_predicted=predicted[wrong],
+        mistake_probabilities=probabilities[wrong].astype(np.float32),
+        mistake_indices=predictions.test_indices[wrong],
+    )
+
+
+@dataclass
+class Evaluation:
+    """A trained model's evaluation: the metrics (JSON-ready), every prediction, kept examples."""
+
+    metrics: dict[str, Any]
+    predictions: Predictions
+    examples: Examples
+
+
+def evaluate_model(model, experiment: Experiment, data) -> Evaluation:
+    """Predict the validation and test splits of ``data`` (a :class:`~shallowdeep.prepare.PreparedData`)
+    once each, in order, and compute everything a report shows from those predictions."""
+    batch = max(256, experiment["training"]["batch_size"])
+    predictions = Predictions(
+        val_probabilities=predict_probabilities(model, data.x_val, batch).astype(np.float32),
+        val_labels=data.y_val,
+        test_probabilities=predict_probabilities(model, data.x_test, batch).astype(np.float32),
+        test_labels=data.y_test,
+        test_indices=data.test_indices,
+    )
+    metrics = metrics_from_predictions(experiment, _as_float64(predictions))
+    threshold = metrics["test"].get("threshold") if experiment.binary or len(data.class_names) == 2 else None
+    return Evaluation(metrics, predictions, select_examples(data.test_images, predictions, threshold))
+
+
+def _as_float64(predictions: Predictions) -> Predictions:
+    """Metrics from the stored (float32) probabilities, computed in float64, so that metrics
+    recomputed later from the run's stored predictions are the same numbers."""
+    return Predictions(predictions.val_probabilities.astype(np.float64), predictions.val_labels,
+                       predictions.test_probabilities.astype(np.float64), predictions.test_labels,
+                       predictions.test_indices)

@@ -1,6 +1,12 @@
-"""Figures for people: each function draws one kind of plot and writes it as a PNG file.
+"""Figures for people: each function draws one kind of plot and returns a matplotlib Figure.
 
-Matplotlib runs on its file-only backend (Agg), so plots work without a display.
+The figures are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``), not
+``pyplot``: nothing here chooses a backend or keeps figures alive in a global registry, so they
+show inline in Jupyter and are written to files the same way anywhere (:func:`save_figure`).
+
+>>> from shallowdeep import plots
+>>> figure = plots.history_figure(run.history)     # doctest: +SKIP
+>>> plots.save_figure(figure, "history.png")       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -10,33 +16,37 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+
+from shallowdeep.storage import atomic_path
+
+DPI = 110
 
 
-def _pyplot():
-    import matplotlib
+def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
+    """Write ``figure`` as a PNG (atomically) and return the path."""
+    path = Path(path)
+    figure.tight_layout()
+    with atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary, dpi=DPI, format="png")
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    return plt
-
-
-def save_hog_figure(
+def hog_figure(
     images: np.ndarray,
-    path: str | os.PathLike,
     *,
     labels: Sequence | None = None,
     orientations: int = 8,
     pixels_per_cell: int | tuple[int, int] = (4, 4),
     title: str | None = None,
-) -> Path:
+) -> Figure:
     """Each image above its HOG glyph picture (see :func:`shallowdeep.features.hog_image`)."""
     from shallowdeep.features import hog_feature_size, hog_image
 
-    plt = _pyplot()
     images = np.asarray(images)
     count = len(images)
-    figure, axes = plt.subplots(2, count, figsize=(1.6 * count, 3.4), squeeze=False)
+    figure = Figure(figsize=(1.6 * count, 3.4))
+    axes = figure.subplots(2, count, squeeze=False)
     for column, image in enumerate(images):
         axes[0, column].imshow(image, cmap="gray")
         axes[1, column].imshow(hog_image(image, orientations, pixels_per_cell), cmap="magma")
@@ -53,24 +63,14 @@ def save_hog_figure(
         title or f"HOG: {orientations} orientations, {p_r}x{p_c}-pixel cells, {size} features",
         fontsize=10,
     )
-    return _save(figure, path)
+    return figure
 
 
-def _save(figure, path: str | os.PathLike) -> Path:
-    plt = _pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
-
-
-def save_history_figure(history: Sequence[dict], path: str | os.PathLike, *, title: str = "") -> Path:
+def history_figure(history: Sequence[dict], *, title: str = "") -> Figure:
     """Loss and accuracy per epoch, training beside validation."""
-    plt = _pyplot()
     epochs = [row["epoch"] for row in history]
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(9, 3.4))
+    figure = Figure(figsize=(9, 3.4))
+    loss_axis, accuracy_axis = figure.subplots(1, 2)
     for axis, metric in ((loss_axis, "loss"), (accuracy_axis, "accuracy")):
         axis.plot(epochs, [row[metric] for row in history], "o-", label="training")
         if all(f"val_{metric}" in row for row in history):
@@ -82,17 +82,15 @@ def save_history_figure(history: Sequence[dict], path: str | os.PathLike, *, tit
         if len(epochs) < 12:
             axis.set_xticks(epochs)
     figure.suptitle(title or "training history", fontsize=11)
-    return _save(figure, path)
+    return figure
 
 
-def save_confusion_figure(
-    matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: str | os.PathLike, *, title: str = ""
-) -> Path:
+def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str], *, title: str = "") -> Figure:
     """The confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
-    plt = _pyplot()
     matrix = np.asarray(matrix)
     size = 1.2 + 0.45 * len(class_names)
-    figure, axis = plt.subplots(figsize=(size + 1.2, size))
+    figure = Figure(figsize=(size + 1.2, size))
+    axis = figure.subplots()
     # Colour by the share of each true class, so small classes are as readable as large ones.
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
@@ -105,16 +103,16 @@ def save_confusion_figure(
     axis.set_ylabel("true")
     figure.colorbar(image, ax=axis, fraction=0.046, label="share of the true class")
     axis.set_title(title or "confusion matrix", fontsize=10)
-    return _save(figure, path)
+    return figure
 
 
-def save_roc_figure(
-    curves: Sequence[tuple[str, np.ndarray, np.ndarray, float]], path: str | os.PathLike,
+def roc_figure(
+    curves: Sequence[tuple[str, Sequence[float], Sequence[float], float]],
     *, operating_points: Sequence[tuple[str, float, float]] = (), title: str = "",
-) -> Path:
+) -> Figure:
     """ROC curves ``(label, fpr, tpr, auc)`` with marked operating points ``(label, fpr, tpr)``."""
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    figure = Figure(figsize=(4.6, 4.2))
+    axis = figure.subplots()
     for label, fpr, tpr, auc in curves:
         axis.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")
     for label, fpr, tpr in operating_points:
@@ -127,4 +125,40 @@ def save_roc_figure(
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="lower right")
     axis.set_title(title or "ROC curve", fontsize=10)
-    return _save(figure, path)
+    return figure
+
+
+def examples_figure(images: np.ndarray, captions: Sequence[str], *, columns: int = 8, title: str = "") -> Figure:
+    """A grid of images with a caption under each (a model's mistakes, a class's examples)."""
+    images = np.asarray(images)
+    rows = max(1, -(-len(images) // columns))
+    figure = Figure(figsize=(1.25 * columns, 1.45 * rows + 0.4))
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.set_axis_off()
+        if index < len(images):
+            axis.imshow(images[index], cmap="gray", vmin=0, vmax=255)
+            axis.set_title(captions[index], fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def run_figures(run) -> dict[str, Figure]:
+    """The figures of a finished :class:`~shallowdeep.runs.Run`: training curves, test confusion
+    matrix and, for binary tasks, the ROC curve with the operating point."""
+    metrics, name = run.metrics, run.name
+    test = metrics["test"]
+    figures = {
+        "history": history_figure(run.history, title=f"{name}: loss and accuracy per epoch"),
+        "confusion": confusion_figure(test["confusion_matrix"], run.experiment.class_names,
+                                      title=f"{name}: test set, accuracy {test['accuracy']:.4f}"),
+    }
+    if "roc_test" in metrics:
+        roc = metrics["roc_test"]
+        figures["roc"] = roc_figure(
+            [("test", roc["fpr"], roc["tpr"], test["roc_auc"])],
+            operating_points=[(f"threshold {test['threshold']:.3f}", 1 - test["specificity"], test["sensitivity"])],
+            title=f"{name}: ROC on the test set",
+        )
+    return figures

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,16 +9,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from shallowdeep.config import load_experiment
-from shallowdeep.data.info import DATASETS
 from shallowdeep.errors import DataError
-from shallowdeep.evaluation import predict_probabilities
+from shallowdeep.evaluation import predict_probabilities, predicted_classes
 from shallowdeep.prepare import features_from_images
-from shallowdeep.runs import resolve_run
+from shallowdeep.runs import Run
 
 
 @dataclass
 class Prediction:
+    """One image's class probabilities and the predicted class; ``note`` says what was done to
+    the image first (e.g. inverted to light-on-dark)."""
+
     path: Path
     predicted: str
     probabilities: dict[str, float]
@@ -47,31 +47,23 @@ def _looks_inverted(image: np.ndarray) -> bool:
     return float(border.mean()) > 127
 
 
-def predict_images(run: str | os.PathLike, paths: list[str | os.PathLike]) -> list[Prediction]:
+def predict_images(run: Run | str | os.PathLike, paths: list[str | os.PathLike]) -> list[Prediction]:
     """Class probabilities for each image file, using the run's model, features and threshold."""
-    from shallowdeep.models import load_model  # TensorFlow loads only once the request is valid
-
-    run_dir = resolve_run(run)
-    experiment = load_experiment(run_dir / "config.toml")
-    dataset = experiment["dataset"]["name"]
-    class_names = DATASETS[dataset].classes
+    run = run if isinstance(run, Run) else Run.open(run)
+    experiment = run.experiment
+    class_names = experiment.class_names
     size = tuple(experiment["dataset"]["image_size"])
     images, notes = [], []
     for path in paths:
         image = read_image(path, size)
         note = ""
-        if dataset == "mnist" and _looks_inverted(image):
+        if experiment.dataset == "mnist" and _looks_inverted(image):
             image, note = 255 - image, "inverted (dark digit on a light background)"
         images.append(image)
         notes.append(note)
-    model = load_model(run_dir / "model.keras")
-    probabilities = predict_probabilities(model, features_from_images(np.stack(images), experiment))
-    threshold = None
-    if len(class_names) == 2 and (run_dir / "metrics.json").is_file():
-        threshold = json.loads((run_dir / "metrics.json").read_text())["test"].get("threshold")
-    results = []
-    for path, row, note in zip(paths, probabilities, notes):
-        index = int(row[1] >= threshold) if threshold is not None else int(row.argmax())
-        results.append(Prediction(Path(path), class_names[index],
-                                  {name: float(p) for name, p in zip(class_names, row)}, note))
-    return results
+    probabilities = predict_probabilities(run.model, features_from_images(np.stack(images), experiment))
+    threshold = run.metrics["test"].get("threshold") if len(class_names) == 2 else None
+    return [
+        Prediction(Path(path), class_names[index], {name: float(p) for name, p in zip(class_names, row)}, note)
+        for path, row, note, index in zip(paths, probabilities, notes, predicted_classes(probabilities, threshold))
+    ]

@@ -11,15 +11,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shallowdeep.config import Experiment
 from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
-from shallowdeep.data.info import DATASETS
-from shallowdeep.features import cached_hog, hog_feature_size
+from shallowdeep.experiments import Experiment
+from shallowdeep.features import cached_hog
+
+
+@dataclass
+class ImageSplits:
+    """The experiment's uint8 images and labels, before features; ``val`` is the dataset's own
+    validation split (None for MNIST). ``test_indices`` are the test images' positions in the
+    dataset's whole test split (they differ from 0..n-1 when ``test_limit`` takes a subset)."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray] | None
+    test: tuple[np.ndarray, np.ndarray]
+    test_indices: np.ndarray
 
 
 @dataclass
 class PreparedData:
-    """Features (float32) and integer labels of each split, aligned row by row."""
+    """Features (float32) and integer labels of each split, aligned row by row, and the test
+    images as they were read (uint8), for showing a model's mistakes."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -28,23 +40,12 @@ class PreparedData:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    test_images: np.ndarray
+    test_indices: np.ndarray
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
-
-
-def input_shape(experiment: Experiment) -> tuple[int, ...]:
-    """The shape of one model input, known before any data is loaded."""
-    height, width = experiment["dataset"]["image_size"]
-    features = experiment["features"]
-    if features["kind"] == "raw":
-        return (height * width,)
-    if features["kind"] == "hog":
-        hog = features["hog"]
-        return (hog_feature_size((height, width), hog["orientations"], hog["pixels_per_cell"],
-                                 hog["cells_per_block"]),)
-    return (height, width, 1)
 
 
 def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | None = None) -> np.ndarray:
@@ -54,13 +55,13 @@ def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | 
     computed without caching.
     """
     features = experiment["features"]
-    if features["kind"] == "hog":
+    if experiment.features == "hog":
         hog = features["hog"]
         return cached_hog(images, tag or "unnamed", hog["orientations"], hog["pixels_per_cell"],
                           hog["cells_per_block"], hog["block_norm"], cache=tag is not None)
     scaled = images.astype(np.float32)
     scaled /= np.float32(features["divide_by"])  # in place: no second copy of a large split
-    if features["kind"] == "raw":
+    if experiment.features == "raw":
         return scaled.reshape(len(images), -1)
     return scaled[..., None]
 
@@ -72,15 +73,15 @@ def _subset(count: int, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
 
 
-def load_images(experiment: Experiment, data_dir: str | os.PathLike | None = None, progress: bool = True):
-    """The experiment's uint8 image splits ``{"train": (x, y), "val": (x, y) or None, "test": (x, y)}``."""
+def load_images(experiment: Experiment, data_dir: str | os.PathLike | None = None,
+                progress: bool = True) -> ImageSplits:
+    """The experiment's uint8 image splits, ``train_limit`` and ``test_limit`` applied."""
     dataset = experiment["dataset"]
     seed = experiment["training"]["seed"]
-    name = dataset["name"]
-    if name == "mnist":
+    if experiment.dataset == "mnist":
         train, test = load_mnist(data_dir, progress=progress)
         val = None
-    elif name == "pneumoniamnist":
+    elif experiment.dataset == "pneumoniamnist":
         train, val, test = load_pneumoniamnist(dataset["image_size"][0], data_dir, progress=progress)
     else:
         train, val, test = load_chest_xray(
@@ -89,9 +90,9 @@ def load_images(experiment: Experiment, data_dir: str | os.PathLike | None = Non
         )
     keep = _subset(len(train[1]), dataset["train_limit"], seed)
     train = train[0][keep], train[1][keep]
-    keep = _subset(len(test[1]), dataset["test_limit"], seed + 1)
-    test = test[0][keep], test[1][keep]
-    return {"train": train, "val": val, "test": test}
+    test_indices = _subset(len(test[1]), dataset["test_limit"], seed + 1)
+    test = test[0][test_indices], test[1][test_indices]
+    return ImageSplits(train, val, test, test_indices)
 
 
 def prepare_data(
@@ -103,19 +104,18 @@ def prepare_data(
     ``validation_split`` does; with ``"dataset"``, the dataset's own val split is used.
     """
     splits = load_images(experiment, data_dir, progress)
-    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
+    (x_train, y_train), (x_test, y_test) = splits.train, splits.test
     validation = experiment["training"]["validation"]
     if validation == "dataset":
-        x_val, y_val = splits["val"]
+        x_val, y_val = splits.val
     else:
         cut = len(x_train) - int(round(validation * len(x_train)))
         (x_train, y_train), (x_val, y_val) = (x_train[:cut], y_train[:cut]), (x_train[cut:], y_train[cut:])
-    name = experiment["dataset"]["name"]
     limited = experiment["dataset"]["train_limit"] or experiment["dataset"]["test_limit"]
-    tag = f"{name}{'-subset' if limited else ''}"
+    tag = f"{experiment.dataset}{'-subset' if limited else ''}"
     return PreparedData(
         features_from_images(x_train, experiment, f"{tag}-train"), y_train.astype(np.int64),
         features_from_images(x_val, experiment, f"{tag}-val"), y_val.astype(np.int64),
         features_from_images(x_test, experiment, f"{tag}-test"), y_test.astype(np.int64),
-        DATASETS[name].classes,
+        experiment.class_names, x_test, splits.test_indices,
     )

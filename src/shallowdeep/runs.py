@@ -1,148 +1,390 @@
-"""Run folders: one per training run, written so that an interruption never leaves a half-run
-looking finished.
+"""Run folders: :class:`Run` is the one type that reads and writes them.
 
 A run lives in ``<runs_dir>/<experiment>/<UTC time>-<config digest>.partial/`` while it trains
-(checkpoints and history are kept there after every epoch) and is renamed, in one atomic step,
+(a checkpoint and the history are written after every epoch) and is renamed, in one atomic step,
 to the same name without ``.partial`` once every file is written. ``state.json`` records the
 digest of the resolved experiment and the package version, so a finished run can be found again
 for the same configuration and code, and an interrupted one resumed.
+
+What a finished run holds:
+
+=====================  ===========================================================================
+``config.toml``        the resolved experiment, every default written out
+``environment.json``   versions, backend, precision, CPU
+``state.json``         digest, version, epochs done, finished
+``history.csv``        loss and accuracy per epoch, training and validation, wall time per epoch
+``metrics.json``       validation and test metrics (binary tasks: both thresholds, ROC points)
+``model.keras``        the trained model (loaded with ``safe_mode=True``)
+``model.json``         optimizer and loss as read back from the trained model, parameter count
+``weights.json/.md``   the weight table: every layer's weights and biases with the formula
+``predictions.npz``    every validation and test probability, with labels and test indices
+``examples.npz``       the first test images and the misclassified ones, for figures
+``*.png``              training curves, test confusion matrix, ROC curve (binary tasks)
+=====================  ===========================================================================
+
+A report, the explorer or a notebook reads all of this without training or loading a dataset.
 """
 
 from __future__ import annotations
 
-import json
+import csv
+import enum
+import io
 import os
-import platform
-import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shallowdeep import __version__
-from shallowdeep.config import Experiment
+import numpy as np
+
+from shallowdeep.version import __version__
 from shallowdeep.errors import ShallowDeepError
+from shallowdeep.evaluation import Evaluation, Examples, Predictions, ThresholdSource
+from shallowdeep.experiments import Experiment, load_experiment
+from shallowdeep.storage import atomic_path, read_json, write_json, write_text
 
-STATE_FILE = "state.json"
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from shallowdeep.backend import keras
+    from shallowdeep.models import LayerWeights
+
 PARTIAL_SUFFIX = ".partial"
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+#: Figures a finished run holds, by name.
+FIGURES = ("history", "confusion", "roc")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class RunError(ShallowDeepError):
+    """A folder is not a run, or a run lacks what was asked of it; the message says how to fix it."""
 
 
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
+class Outcome(enum.Enum):
+    """What became of one experiment of a lab or sweep."""
+
+    TRAINED = "trained"
+    REUSED = "reused"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def has_run(self) -> bool:
+        return self in (Outcome.TRAINED, Outcome.REUSED)
+
+
+@dataclass
+class RunRecord:
+    """One experiment of a lab: its finished run, or why there is none."""
+
+    name: str
+    experiment: Experiment | None
+    outcome: Outcome
+    run: Run | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+def history_csv(history: Sequence[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({key: row.get(key, "") for key in HISTORY_COLUMNS})
+    return buffer.getvalue()
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as stream:
+        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(stream)]
+
+
+def _upgrade_metrics(metrics: dict) -> dict:
+    """Metrics written by shallowdeep 0.1 named the threshold's origin in prose; read it as data."""
+    if "threshold_rule" in metrics and "threshold_source" not in metrics:
+        fixed = metrics["threshold_rule"] == "fixed in the experiment"
+        metrics["threshold_source"] = (ThresholdSource.EXPERIMENT if fixed else ThresholdSource.VALIDATION).value
+        alternative = metrics.get("alternative", {})
+        if "rule" in alternative:
+            alternative["threshold_source"] = (ThresholdSource.VALIDATION if fixed else ThresholdSource.DEFAULT).value
+    return metrics
+
+
+class Run:
+    """A run folder. Everything is read lazily, once, when first asked for.
+
+    >>> run = Run.open("runs/cnn-3/20260101-120000-abcd1234")   # doctest: +SKIP
+    >>> run.metrics["test"]["accuracy"], len(run.history)      # doctest: +SKIP
+    (0.9908, 4)
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.path.resolve() == self.path.resolve()
+
+    def __hash__(self) -> int:
+        return hash(self.path.resolve())
+
+    # -- finding and opening -------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> Run:
+        """The run in the folder ``path``, or the one holding the model file ``path``."""
+        path = Path(path)
+        folder = path.parent if path.is_file() else path
+        if not (folder / "config.toml").is_file():
+            raise RunError(
+                f"{path} is not a shallowdeep run folder (no config.toml beside the model); give the "
+                f"folder that `shallowdeep train` printed, e.g. runs/cnn-3/20260101-120000-abcd1234"
+            )
+        return cls(folder)
+
+    @classmethod
+    def create(cls, runs_dir: str | os.PathLike, experiment: Experiment, environment: dict[str, Any]) -> Run:
+        """A new, unfinished run folder for ``experiment`` with its config and environment."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        base = f"{stamp}-{experiment.digest()[:8]}"
+        path = Path(runs_dir) / experiment.name / f"{base}{PARTIAL_SUFFIX}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = path.with_name(f"{base}-{suffix}{PARTIAL_SUFFIX}")
+        path.mkdir(parents=True)
+        run = cls(path)
+        write_json(path / "state.json", {**_identity(experiment), "epochs_done": 0, "finished": False})
+        write_text(path / "config.toml", experiment.to_toml())
+        write_json(path / "environment.json", environment)
+        return run
+
+    @classmethod
+    def find_finished(cls, runs_dir: str | os.PathLike, experiment: Experiment) -> Run | None:
+        """The newest finished run of the same resolved experiment with this version of the code."""
+        found = _matching(Path(runs_dir), experiment, partial=False)
+        return cls(found[-1]) if found else None
+
+    @classmethod
+    def find_interrupted(cls, runs_dir: str | os.PathLike, experiment: Experiment) -> Run | None:
+        """The newest unfinished run of the same resolved experiment, if any (for ``--resume``)."""
+        found = _matching(Path(runs_dir), experiment, partial=True)
+        return cls(found[-1]) if found else None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.experiment.name
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return _read_state(self.path)
+
+    @property
+    def finished(self) -> bool:
+        return not self.path.name.endswith(PARTIAL_SUFFIX) and bool(self.state.get("finished"))
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.state.get("epochs_done", 0))
+
+    @cached_property
+    def experiment(self) -> Experiment:
+        """The resolved experiment the run trained (``config.toml``)."""
+        return load_experiment(self.path / "config.toml")
+
+    @cached_property
+    def environment(self) -> dict[str, Any]:
+        return read_json(self.path / "environment.json")
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """One row per completed epoch: loss, accuracy, val_loss, val_accuracy, seconds."""
+        return _read_history(self.path / "history.csv")[: self.epochs_done]
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        """Validation and test metrics, and how the run went (params, epochs, training time)."""
+        return _upgrade_metrics(read_json(self._finished_file("metrics.json")))
+
+    def weight_table(self) -> list[LayerWeights]:
+        """Every layer's weights and biases with the formula that gives them."""
+        from shallowdeep.models import LayerWeights
+
+        return [LayerWeights.from_record(row) for row in read_json(self._finished_file("weights.json"))]
+
+    @cached_property
+    def model(self) -> keras.Model:
+        """The trained Keras model, loaded on first use with ``safe_mode=True``."""
+        from shallowdeep.models import load_model
+
+        return load_model(self._finished_file("model.keras"))
+
+    @cached_property
+    def training_setup(self) -> dict[str, Any]:
+        """Optimizer (class and arguments) and loss, as read back from the trained model."""
+        path = self.path / "model.json"
+        if path.is_file():
+            return read_json(path)
+        return describe_compiled_model(self.model)  # runs written before model.json existed
+
+    @cached_property
+    def predictions(self) -> Predictions:
+        """Every validation and test probability, with the labels of the same rows."""
+        return Predictions(**self._arrays("predictions.npz"))
+
+    @cached_property
+    def examples(self) -> Examples:
+        """The first test images and the misclassified ones the model was surest of."""
+        return Examples(**self._arrays("examples.npz"))
+
+    def figure_path(self, name: str) -> Path | None:
+        """The PNG of figure ``name`` (one of :data:`FIGURES`), if this run has one."""
+        if name not in FIGURES:
+            raise ValueError(f"no figure named {name!r}; runs have {', '.join(FIGURES)}")
+        path = self.path / f"{name}.png"
+        return path if path.is_file() else None
+
+    def _finished_file(self, name: str) -> Path:
+        path = self.path / name
+        if not path.is_file():
+            state = "has not finished training" if not self.finished else "has no " + name
+            raise RunError(f"run {self.path} {state}; finish it with `shallowdeep train "
+                           f"{self.path / 'config.toml'} --resume` or train it again")
+        return path
+
+    def _arrays(self, name: str) -> dict[str, np.ndarray]:
+        path = self.path / name
+        if not path.is_file():
+            version = self.state.get("version", "an older version")
+            raise RunError(
+                f"run {self.path} has no {name}: it was written by shallowdeep {version}, which did not "
+                f"keep it. Train it again with this version: `shallowdeep train {self.path / 'config.toml'}`"
+            )
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+
+    # -- writing (training) --------------------------------------------------------------------
+
+    def _checkpoint_path(self, epochs_done: int) -> Path:
+        return self.path / f"checkpoint-epoch{epochs_done:03d}.keras"
+
+    def save_checkpoint(self, model: keras.Model, history: Sequence[dict], **state: Any) -> None:
+        """After an epoch: the model first, then history, then state, so the state never points
+        at a checkpoint that is not on disk yet. ``state`` adds entries to ``state.json``."""
+        epochs_done = len(history)
+        target = self._checkpoint_path(epochs_done)
+        with atomic_path(target, suffix=".keras") as temporary:
+            model.save(temporary)
+        write_text(self.path / "history.csv", history_csv(history))
+        write_json(self.path / "state.json", {**self.state, **state, "epochs_done": epochs_done})
+        self._remove_checkpoints(keep=target)
+
+    def load_checkpoint(self) -> keras.Model:
+        """The model as it was after the last completed epoch, with its optimizer state."""
+        from shallowdeep.models import load_model
+
+        return load_model(self._checkpoint_path(self.epochs_done))
+
+    def _remove_checkpoints(self, keep: Path | None = None) -> None:
+        for checkpoint in self.path.glob("checkpoint-epoch*.keras"):
+            if checkpoint != keep:
+                checkpoint.unlink()
+
+    def write_results(self, model: keras.Model, evaluation: Evaluation, extra_metrics: dict[str, Any]) -> None:
+        """The trained model, what was read back from it and its evaluation; then the figures."""
+        from shallowdeep.plots import run_figures
+
+        from shallowdeep.models import weight_table, weight_table_markdown
+
+        with atomic_path(self.path / "model.keras", suffix=".keras") as temporary:
+            model.save(temporary)
+        write_json(self.path / "model.json", describe_compiled_model(model))
+        rows = weight_table(model)
+        write_text(self.path / "weights.md", f"# Weights of {self.name}\n\n"
+                   f"{weight_table_markdown(rows, tuple(model.inputs[0].shape[1:]))}\n")
+        write_json(self.path / "weights.json", [row.to_record() for row in rows])
+        for name, arrays in (("predictions.npz", evaluation.predictions.arrays()),
+                             ("examples.npz", evaluation.examples.arrays())):
+            with atomic_path(self.path / name, suffix=".npz") as temporary:
+                np.savez_compressed(temporary, **arrays)
+        write_json(self.path / "metrics.json", {**evaluation.metrics, **extra_metrics})
+        self.__dict__.pop("metrics", None)
+        for name, figure in run_figures(self).items():
+            self.save_figure(name, figure)
+
+    def save_figure(self, name: str, figure: Figure) -> Path:
+        from shallowdeep.plots import save_figure
+
+        return save_figure(figure, self.path / f"{name}.png")
+
+    def finish(self) -> Run:
+        """Mark the run finished and move it to its final name in one rename; the finished run."""
+        self._remove_checkpoints()
+        write_json(self.path / "state.json", {**self.state, "finished": True})
+        final = self.path.with_name(self.path.name.removesuffix(PARTIAL_SUFFIX))
+        os.replace(self.path, final)
+        return Run(final)
+
+
+def describe_compiled_model(model: keras.Model) -> dict[str, Any]:
+    """The optimizer's class and arguments, the loss and the parameter count of a compiled model."""
+    loss = model.loss
+    loss_name = loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__)
+    return {
+        "optimizer": type(model.optimizer).__name__,
+        "optimizer_config": _jsonable(model.optimizer.get_config()),
+        "loss": loss_name,
+        "params": int(model.count_params()),
+        "input_shape": list(model.inputs[0].shape[1:]),
+    }
 
 
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and np.ndim(value) == 0:
+        return value.item()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
 
 
-def read_state(run_dir: Path) -> dict:
+def _identity(experiment: Experiment) -> dict[str, str]:
+    return {"digest": experiment.digest(), "version": __version__}
+
+
+def _read_state(path: Path) -> dict[str, Any]:
     try:
-        return json.loads((run_dir / STATE_FILE).read_text(encoding="utf-8"))
+        return read_json(path / "state.json")
     except (OSError, ValueError):
         return {}
 
 
-def _identity(experiment: Experiment) -> dict:
-    return {"digest": experiment.digest(), "version": __version__}
-
-
 def _matching(runs_dir: Path, experiment: Experiment, partial: bool) -> list[Path]:
-    folder = Path(runs_dir) / experiment.name
+    folder = runs_dir / experiment.name
     if not folder.is_dir():
         return []
     identity = _identity(experiment)
     found = [
         path for path in folder.iterdir()
         if path.is_dir() and path.name.endswith(PARTIAL_SUFFIX) == partial
-        and {k: read_state(path).get(k) for k in identity} == identity
+        and {k: _read_state(path).get(k) for k in identity} == identity
+        and (partial or (path / "metrics.json").is_file())
     ]
     return sorted(found, key=lambda path: path.name)
 
 
-def find_finished_run(runs_dir: Path, experiment: Experiment) -> Path | None:
-    """The newest finished run of the same resolved experiment with this version of the code."""
-    found = _matching(runs_dir, experiment, partial=False)
-    return found[-1] if found else None
-
-
-def find_interrupted_run(runs_dir: Path, experiment: Experiment) -> Path | None:
-    """The newest unfinished run of the same resolved experiment, if any (for ``--resume``)."""
-    found = _matching(runs_dir, experiment, partial=True)
-    return found[-1] if found else None
-
-
-def new_run_dir(runs_dir: Path, experiment: Experiment) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    path = Path(runs_dir) / experiment.name / f"{stamp}-{experiment.digest()[:8]}{PARTIAL_SUFFIX}"
-    suffix = 1
-    while path.exists():
-        suffix += 1
-        path = path.with_name(f"{stamp}-{experiment.digest()[:8]}-{suffix}{PARTIAL_SUFFIX}")
-    path.mkdir(parents=True)
-    write_json(path / STATE_FILE, {**_identity(experiment), "epochs_done": 0, "finished": False})
-    return path
-
-
-def finish_run(partial: Path) -> Path:
-    """Mark the run finished and move it to its final name in one rename."""
-    state = read_state(partial)
-    write_json(partial / STATE_FILE, {**state, "finished": True})
-    final = partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
-    os.replace(partial, final)
-    return final
-
-
-def environment(precision: str) -> dict[str, Any]:
-    """What a reader needs to reproduce a run: versions, backend, precision, CPU."""
-    import numpy
-    import tensorflow
-
-    from shallowdeep._keras import keras
-
-    return {
-        "shallowdeep": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-        "tensorflow": tensorflow.__version__,
-        "precision": precision,
-        "platform": platform.platform(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-    }
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def resolve_run(path: str | os.PathLike) -> Path:
-    """A run folder from its path, or from the path of a model file inside it."""
-    path = Path(path)
-    run_dir = path.parent if path.is_file() else path
-    if not (run_dir / "config.toml").is_file():
-        raise ShallowDeepError(
-            f"{path} is not a shallowdeep run folder (no config.toml beside the model); give the "
-            f"folder that `shallowdeep train` printed, e.g. runs/cnn-3/20260101-120000-abcd1234"
-        )
-    return run_dir
+def load_run(path: str | os.PathLike) -> Run:
+    """The run in folder ``path`` (or holding the model file ``path``)."""
+    return Run.open(path)

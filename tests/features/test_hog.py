@@ -103,7 +103,7 @@ def test_impossible_settings_are_refused_with_the_reason(arguments, message):
         hog(np.zeros((1, 28, 28), np.uint8), **arguments)
 
 
-def test_cached_features_are_computed_once_per_setting(digits, monkeypatch):
+def test_cached_features_are_computed_once_per_setting(digits, monkeypatch, empty_cache):
     calls = []
     real_hog = hog_module.hog
     monkeypatch.setattr(hog_module, "hog", lambda *args, **kw: calls.append(args[1:]) or real_hog(*args, **kw))
@@ -117,7 +117,7 @@ def test_cached_features_are_computed_once_per_setting(digits, monkeypatch):
     assert len(calls) == 3
 
 
-def test_features_cached_by_another_version_of_the_code_are_not_used(digits, monkeypatch):
+def test_features_cached_by_another_version_of_the_code_are_not_used(digits, monkeypatch, empty_cache):
     calls = []
     real_hog = hog_module.hog
     monkeypatch.setattr(hog_module, "hog", lambda *args, **kw: calls.append(1) or real_hog(*args, **kw))

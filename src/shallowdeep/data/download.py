@@ -11,17 +11,17 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from shallowdeep import __version__
+from shallowdeep.version import __version__
 from shallowdeep.data.info import RemoteFile
 from shallowdeep.errors import DataError
 from shallowdeep.paths import DATA_ENV, MIRROR_ENV
+from shallowdeep.storage import atomic_path
 
 _CHUNK = 1 << 20
 
@@ -66,12 +66,25 @@ def fetch(
     """
     urls = list(remote.urls) if urls is None else urls
     algorithm, expected = remote.checksum
+    failures = []
     try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-        )
-        os.close(fd)
+        with atomic_path(destination) as partial:
+            for url in urls:
+                try:
+                    _download(url, partial, remote, progress=progress, timeout=timeout)
+                    break
+                except _DownloadFailed as failure:
+                    failures.append(f"  {url}: {failure}")
+            else:
+                raise _EveryUrlFailed
+    except _EveryUrlFailed:
+        raise DataError(
+            f"could not download {destination.name} ({algorithm} {expected}):\n"
+            + "\n".join(failures)
+            + f"\nFix: when you have a network connection, run again; or download the file by hand "
+            f"from one of the URLs above and save it as\n     {destination}\n"
+            f"     (or set ${DATA_ENV} / --data-dir to a folder that already has it)."
+        ) from None
     except OSError as error:
         raise DataError(
             f"{destination} is missing and cannot be downloaded: its folder is not writable "
@@ -80,28 +93,11 @@ def fetch(
             f"     ({algorithm} {expected}) and save it as {destination},\n"
             f"     or set ${DATA_ENV} (or --data-dir) to a writable folder."
         ) from None
+    return destination
 
-    tmp_path = Path(tmp_name)
-    failures = []
-    try:
-        for url in urls:
-            try:
-                _download(url, tmp_path, remote, progress=progress, timeout=timeout)
-            except _DownloadFailed as failure:
-                failures.append(f"  {url}: {failure}")
-                continue
-            os.replace(tmp_path, destination)
-            return destination
-    finally:
-        tmp_path.unlink(missing_ok=True)
 
-    raise DataError(
-        f"could not download {destination.name} ({algorithm} {expected}):\n"
-        + "\n".join(failures)
-        + f"\nFix: when you have a network connection, run again; or download the file by hand "
-        f"from one of the URLs above and save it as\n     {destination}\n"
-        f"     (or set ${DATA_ENV} / --data-dir to a folder that already has it)."
-    )
+class _EveryUrlFailed(Exception):
+    pass
 
 
 class _DownloadFailed(Exception):

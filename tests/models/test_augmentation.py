@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shallowdeep._keras import keras
-from shallowdeep.augment import RandomAffine, with_augmentation
+from shallowdeep.backend import keras
 from shallowdeep.data import load_mnist
-from shallowdeep.models import create_model, load_model
+from shallowdeep.models import RandomAffine, create_model, load_model, with_augmentation
 
 
 @pytest.fixture(scope="module")

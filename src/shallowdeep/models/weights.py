@@ -13,14 +13,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from shallowdeep._keras import keras
+from shallowdeep.backend import keras
 
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """One row of the weight table."""
+    """One row of the weight table.
+
+    ``layer_type`` is the Keras class (``"Dense"``, ``"Conv2D"``, ...), for code to test;
+    ``kind`` describes the layer for a reader (``"Conv2D 5x5, 32 -> 32"``).
+    """
 
     layer: str
+    layer_type: str
     kind: str
     output_shape: tuple
     weights: int
@@ -30,6 +35,18 @@ class LayerWeights:
     @property
     def total(self) -> int:
         return self.weights + self.biases
+
+    def to_record(self) -> dict:
+        """JSON-ready, with the total spelled out for readers of the file."""
+        return {**asdict(self), "output_shape": list(self.output_shape), "total": self.total}
+
+    @classmethod
+    def from_record(cls, record: dict) -> LayerWeights:
+        """The row written by :meth:`to_record`; files written before ``layer_type`` existed take it
+        from the first word of ``kind``."""
+        fields = {key: record[key] for key in ("layer", "kind", "weights", "biases", "formula")}
+        return cls(layer_type=record.get("layer_type", record["kind"].split(" ")[0]),
+                   output_shape=tuple(record["output_shape"]), **fields)
 
 
 def _shape(tensor) -> tuple:
@@ -43,22 +60,22 @@ def _row(layer) -> LayerWeights:
         n_in, n_out = layer.kernel.shape
         weights, biases = n_in * n_out, (n_out if layer.use_bias else 0)
         formula = f"{n_in}*{n_out} + {biases}" if biases else f"{n_in}*{n_out}"
-        return LayerWeights(layer.name, f"Dense {n_in} -> {n_out}", out, weights, biases,
+        return LayerWeights(layer.name, kind, f"Dense {n_in} -> {n_out}", out, weights, biases,
                             f"{formula} = {weights + biases:,}")
     if isinstance(layer, keras.layers.Conv2D):
         k_h, k_w, c_in, c_out = layer.kernel.shape
         weights, biases = k_h * k_w * c_in * c_out, (c_out if layer.use_bias else 0)
         formula = f"{k_h}*{k_w}*{c_in}*{c_out}" + (f" + {biases}" if biases else "")
-        return LayerWeights(layer.name, f"Conv2D {k_h}x{k_w}, {c_in} -> {c_out}", out, weights,
+        return LayerWeights(layer.name, kind, f"Conv2D {k_h}x{k_w}, {c_in} -> {c_out}", out, weights,
                             biases, f"{formula} = {weights + biases:,}")
     if isinstance(layer, keras.layers.BatchNormalization):
         channels = layer.gamma.shape[0]
-        return LayerWeights(layer.name, f"BatchNormalization {channels}", out, 2 * channels,
+        return LayerWeights(layer.name, kind, f"BatchNormalization {channels}", out, 2 * channels,
                             2 * channels, f"2*{channels} + 2*{channels} (running mean, variance) = {4 * channels:,}")
     count = layer.count_params() if layer.built else 0
     if count:
-        return LayerWeights(layer.name, kind, out, count, 0, f"{count:,}")
-    return LayerWeights(layer.name, kind, out, 0, 0, "no parameters")
+        return LayerWeights(layer.name, kind, kind, out, count, 0, f"{count:,}")
+    return LayerWeights(layer.name, kind, kind, out, 0, 0, "no parameters")
 
 
 def _leaf_layers(model: keras.Model):
@@ -81,10 +98,8 @@ def total_formula(rows: list[LayerWeights]) -> str:
     return " + ".join(f"{part:,}" for part in parts) + f" = {sum(parts):,}"
 
 
-def weight_table_markdown(model: keras.Model) -> str:
+def weight_table_markdown(rows: list[LayerWeights], input_shape: tuple[int, ...]) -> str:
     """The weight table as Markdown, ending with the total and how it adds up."""
-    rows = weight_table(model)
-    input_shape = tuple(model.inputs[0].shape[1:])
     lines = [
         f"Input: {input_shape} ({_count(input_shape):,} values)",
         "",
@@ -97,12 +112,6 @@ def weight_table_markdown(model: keras.Model) -> str:
         )
     lines += ["", f"Total: {total_formula(rows)} parameters."]
     return "\n".join(lines)
-
-
-def weight_table_records(model: keras.Model) -> list[dict]:
-    """The weight table as JSON-ready dictionaries."""
-    return [{**asdict(row), "output_shape": list(row.output_shape), "total": row.total}
-            for row in weight_table(model)]
 
 
 def _count(shape: tuple) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shallowdeep.config import ConfigError, list_presets, load_experiment
+from shallowdeep.experiments import ConfigError, list_presets, load_experiment
 from shallowdeep.models import ModelError, create_model, list_models
 from shallowdeep.training import build_model
-from shallowdeep.weights import total_formula, weight_table
+from shallowdeep.models import total_formula, weight_table
 
 PARAMS = {
     "raw-1": 407_050, "raw-2": 407_050, "raw-3": 535_818,

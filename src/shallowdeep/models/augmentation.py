@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from shallowdeep._keras import keras
+from shallowdeep.backend import keras
 
 ops = keras.ops
 

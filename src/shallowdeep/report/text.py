@@ -6,6 +6,8 @@ formatted by the caller, so both languages show the same figures.
 
 from __future__ import annotations
 
+import math
+
 LANGUAGES = ("en", "fr")
 
 TEXTS: dict[str, tuple[str, str]] = {
@@ -223,6 +225,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "repro_training": ("Training time of the runs shown", "Durée d'apprentissage des exécutions présentées"),
     "repro_command": ("Command", "Commande"),
     "repro_cores": ("{cpu}, {cores} cores", "{cpu}, {cores} cœurs"),
+    "contents": ("Contents", "Sommaire"),
 }
 
 
@@ -230,3 +233,35 @@ def text(key: str, lang: str, **fields) -> str:
     """The sentence ``key`` in ``lang`` with ``fields`` filled in."""
     english, french = TEXTS[key]
     return (french if lang == "fr" else english).format(**fields)
+
+
+class Writer:
+    """Sentences and numbers in the report's language (French: decimal comma, thin-space thousands)."""
+
+    def __init__(self, lang: str):
+        if lang not in LANGUAGES:
+            raise ValueError(f"no report language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+        self.lang = lang
+
+    def __call__(self, key: str, **fields) -> str:
+        return text(key, self.lang, **fields)
+
+    def _decimal(self, shown: str) -> str:
+        return shown.replace(".", ",") if self.lang == "fr" else shown
+
+    def num(self, value: float | None, digits: int = 4) -> str:
+        """A measured value with ``digits`` decimals; "–" when there is none."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        return self._decimal(f"{value:.{digits}f}")
+
+    def figure(self, value: float) -> str:
+        """A value as it was written (a published figure, a setting), without padding digits."""
+        return self._decimal(f"{value:g}")
+
+    def count(self, value: int) -> str:
+        shown = f"{value:,}"
+        return shown.replace(",", "\u202f") if self.lang == "fr" else shown
+
+    def share(self, part: float, whole: float) -> str:
+        return f"{self.num(100 * part / whole, 1)} %" if whole else "–"

@@ -1,46 +1,29 @@
-"""Experiments declared in TOML files: schema, defaults, overrides and validation.
+"""What an experiment file may say: every key, its default, its type and its allowed values.
 
 An experiment file has the sections ``[dataset]``, ``[features]``, ``[model]``, ``[training]`` and
-``[evaluation]``. Everything it leaves out takes the default below, and the *resolved* experiment
-(``resolve_experiment``) shows every value, defaults included. ``--set section.key=value``
-overrides a value (``train.`` is short for ``training.``); the value is read as TOML (``2``, ``0.5``, ``"adam"``, ``[64, 32]``) and, if that
-fails, taken as a string.
-
-Every problem is reported before anything is trained, as one :class:`ConfigError` naming the file
-(or ``--set``), the key, the value and what is allowed.
+``[evaluation]``. Everything it leaves out takes the default below; :func:`validate` fills in
+every default and checks every value, so the *resolved* experiment shows the whole. Every problem
+is reported before anything is trained, as one :class:`ConfigError` naming the file (or the
+override), the key, the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import inspect
-import json
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from shallowdeep.data.info import DATASETS
 from shallowdeep.data.medmnist import SIZES as PNEUMONIAMNIST_SIZES
-from shallowdeep.errors import ShallowDeepError
-from shallowdeep.features import BLOCK_NORMS
+from shallowdeep.experiments.files import ConfigError, toml_value
+from shallowdeep.features import BLOCK_NORMS, hog_feature_size
 
 OPTIMIZERS = {"rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "nadam": "Nadam"}
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
 PRECISIONS = ("fp32", "bf16")
 SUITES = ("seed", "handout", "pooled", "best")
-
-
-class ConfigError(ShallowDeepError, ValueError):
-    """An experiment file or override is wrong; the message names file, key, value and the fix."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +37,8 @@ class Field:
     kind: type | tuple[type, ...]
     check: Callable[[Any], str | None] | None = None
     help: str = ""
+    #: A table whose keys an override sets one by one (``model.args.hidden``) rather than as a whole.
+    merge: bool = False
 
 
 def _one_of(*choices) -> Callable[[Any], str | None]:
@@ -134,11 +119,11 @@ SCHEMA: dict[str, Any] = {
     },
     "model": {
         "builder": Field("mlp", str, help="a registered builder: `shallowdeep.models.list_models()`"),
-        "args": Field({}, dict, help="the builder's own arguments"),
+        "args": Field({}, dict, help="the builder's own arguments", merge=True),
     },
     "training": {
         "optimizer": Field("rmsprop", str, _one_of(*OPTIMIZERS)),
-        "optimizer_args": Field({}, dict, help="arguments of the Keras optimizer"),
+        "optimizer_args": Field({}, dict, help="arguments of the Keras optimizer", merge=True),
         "loss": Field("categorical_crossentropy", str, _one_of(*LOSSES)),
         "batch_size": Field(128, int, _at_least(1)),
         "epochs": Field(10, int, _at_least(1)),
@@ -170,127 +155,10 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-@dataclass
-class Experiment:
-    """A resolved experiment: every key present, checked; ``source`` says where it came from."""
-
-    config: dict[str, Any]
-    source: str
-
-    @property
-    def name(self) -> str:
-        return self.config["name"]
-
-    def __getitem__(self, section: str) -> Any:
-        return self.config[section]
-
-    def digest(self) -> str:
-        """Identity of what gets trained: everything but the name, description and references."""
-        relevant = {k: v for k, v in self.config.items() if k not in ("name", "description", "reference", "suite")}
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-    def to_toml(self) -> str:
-        return dump_toml(self.config)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
-
-
-def dump_toml(table: dict, prefix: str = "") -> str:
-    """``table`` as TOML: scalars and lists inline, sub-tables as ``[section]`` (small, no dependency)."""
-    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict) or not v and not prefix]
-    for key, value in table.items():
-        if isinstance(value, dict) and (value or prefix):
-            name = f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key)
-            lines += ["", f"[{name}]", dump_toml(value, name)]
-    return "\n".join(lines).replace("\n\n\n", "\n\n").strip("\n") + ("\n" if not prefix else "")
-
-
-# -- presets ------------------------------------------------------------------------------------
-
-def _preset_folder():
-    return resources.files("shallowdeep") / "presets"
-
-
-def list_presets() -> list[str]:
-    """Names of the experiment files shipped with shallowdeep."""
-    return sorted(entry.name[: -len(".toml")] for entry in _preset_folder().iterdir()
-                  if entry.name.endswith(".toml"))
-
-
-def read_experiment_file(name_or_path: str | Path) -> tuple[dict, str]:
-    """The raw table of a preset (by name) or of a TOML file (by path), and its source name."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"experiment file {path} does not exist")
-        text, source, default_name = path.read_text(encoding="utf-8"), str(path), path.stem
-    else:
-        if str(name_or_path) not in list_presets():
-            raise ConfigError(
-                f"no preset named {str(name_or_path)!r} and no such file; presets: "
-                f"{', '.join(list_presets())} (or give a path to a .toml file)"
-            )
-        entry = _preset_folder() / f"{name_or_path}.toml"
-        text, source, default_name = entry.read_text(encoding="utf-8"), f"preset {name_or_path}", str(name_or_path)
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source}: not valid TOML: {error}") from None
-    table.setdefault("name", default_name)
-    return table, source
-
-
-# -- overrides ----------------------------------------------------------------------------------
-
-def parse_override(assignment: str) -> tuple[list[str], Any]:
-    """``"training.epochs=2"`` -> ``(["training", "epochs"], 2)``; the value is read as TOML."""
-    key, separator, text = assignment.partition("=")
-    if not separator or not key.strip():
-        raise ConfigError(f"--set {assignment!r}: expected section.key=value, e.g. training.epochs=2")
-    try:
-        value = tomllib.loads(f"value = {text.strip()}")["value"]
-    except tomllib.TOMLDecodeError:
-        value = text.strip()
-    path = key.strip().split(".")
-    if path[0] == "train":  # `--set train.epochs=2` reads naturally; the section is [training]
-        path[0] = "training"
-    return path, value
-
-
-def apply_overrides(table: dict, assignments: Iterable[str]) -> dict:
-    """A copy of ``table`` with each ``section.key=value`` applied (keys are checked later)."""
-    table = copy.deepcopy(table)
-    for assignment in assignments:
-        path, value = parse_override(assignment)
-        node = table
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {assignment!r}: {part!r} is a value, not a section")
-        node[path[-1]] = value
-    return table
-
-
 # -- resolution and validation ---------------------------------------------------------------------
 
 def _problem(source: str, key: str, value: Any, allowed: str) -> ConfigError:
-    shown = _toml_value(value) if value is not None else "nothing"
+    shown = toml_value(value) if value is not None else "nothing"
     return ConfigError(f"{source}: {key} = {shown} is not allowed; expected {allowed}")
 
 
@@ -387,8 +255,6 @@ def _check_consistency(source: str, config: dict) -> None:
             raise _problem(source, f"training.class_weight.{wrong[0]}", weights[wrong[0]],
                            f"class keys among {', '.join(sorted(allowed))}")
     if features["kind"] == "hog":
-        from shallowdeep.features import hog_feature_size
-
         hog_settings = features["hog"]
         try:
             hog_feature_size(tuple(size), hog_settings["orientations"], hog_settings["pixels_per_cell"],
@@ -401,10 +267,11 @@ def _check_consistency(source: str, config: dict) -> None:
                            f"at most {cells} (the image has {cells}x{cells} cells)")
 
 
-def resolve_experiment(table: dict, source: str) -> Experiment:
-    """Fill every default, check every value; raise :class:`ConfigError` on the first problem."""
+def validate(table: dict, source: str) -> dict[str, Any]:
+    """``table`` with every default filled in and every value checked; raises :class:`ConfigError`
+    on the first problem, naming ``source``."""
     from shallowdeep import models
-    from shallowdeep._keras import keras
+    from shallowdeep.backend import keras
 
     config = _resolve_section(source, "", SCHEMA, table)
     builder = config["model"]["builder"]
@@ -422,14 +289,4 @@ def resolve_experiment(table: dict, source: str) -> Experiment:
         _simple_defaults(optimizer_class), accepted,
     )
     _check_consistency(source, config)
-    return Experiment(config, source)
-
-
-def load_experiment(name_or_path: str | Path, overrides: Iterable[str] = ()) -> Experiment:
-    """A preset by name or a TOML file by path, with ``section.key=value`` overrides, resolved."""
-    table, source = read_experiment_file(name_or_path)
-    overrides = list(overrides)
-    if overrides:
-        table = apply_overrides(table, overrides)
-        source = f"{source} (with --set {' '.join(overrides)})"
-    return resolve_experiment(table, source)
+    return config

@@ -1,0 +1,138 @@
+"""The Python API: what the ``shallowdeep`` command does, as functions a notebook can call.
+
+>>> import shallowdeep as sd
+>>> run = sd.train("cnn-3", epochs=2)                # a finished Run
+>>> run.metrics["test"]["accuracy"], run.model       # doctest: +SKIP
+>>> sd.plots.history_figure(run.history)             # doctest: +SKIP
+>>> sd.report([run], "out/", lang="fr")              # doctest: +SKIP
+
+Settings are Python values: ``epochs=2``, a dotted key ``**{"model.args.hidden": [256]}``, or a
+section as a nested dict, ``model={"args": {"hidden": [256]}}`` (see
+:func:`shallowdeep.experiments.load_experiment`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shallowdeep.experiments import Experiment, list_presets, load_experiment, suite_members
+from shallowdeep.runs import Run, RunRecord
+
+if TYPE_CHECKING:
+    from shallowdeep.backend import keras
+    from shallowdeep.lab import LabResult
+    from shallowdeep.predict import Prediction
+
+
+def experiment(name_or_path: str | os.PathLike | Experiment, **settings: Any) -> Experiment:
+    """A preset (by name), a TOML file (by path) or an :class:`Experiment`, with ``settings`` applied."""
+    if isinstance(name_or_path, Experiment):
+        return name_or_path.with_settings(**settings)
+    return load_experiment(name_or_path, **settings)
+
+
+def presets(suite: str | None = None) -> list[str]:
+    """The names of the shipped presets, all of them or one suite's (``"seed"``, ``"best"``, ...)."""
+    return list_presets() if suite is None else suite_members(suite)
+
+
+def train(
+    name_or_path: str | os.PathLike | Experiment,
+    *,
+    runs_dir: str | os.PathLike = "runs",
+    data_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    **settings: Any,
+) -> Run:
+    """Train an experiment, evaluate it, write its run folder; the finished :class:`Run`.
+
+    >>> run = sd.train("raw-1", epochs=2, train_limit=6000)   # doctest: +SKIP
+    """
+    from shallowdeep.training import train as train_experiment
+
+    return train_experiment(experiment(name_or_path, **settings), runs_dir=runs_dir, data_dir=data_dir,
+                            resume=resume, progress=progress)
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """The finished (or interrupted) run in folder ``path``, or holding the model file ``path``."""
+    return Run.open(path)
+
+
+def evaluate(
+    model_or_run: Run | keras.Model | str | os.PathLike,
+    dataset: str | None = None,
+    *,
+    preset: str | os.PathLike | Experiment | None = None,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Validation and test metrics of a model on a dataset, through the preprocessing it expects.
+
+    A :class:`Run` (or its folder) brings its own experiment: its features, its threshold rule,
+    its validation split. A bare ``keras.Model`` takes ``preset`` (a preset whose
+    preprocessing it was trained with), or else the first preset whose input shape matches the
+    model's on ``dataset``. ``dataset`` and ``settings`` (``test_limit=1000``) override the
+    experiment's.
+    """
+    from shallowdeep.evaluation import evaluate_model
+    from shallowdeep.prepare import prepare_data
+
+    if isinstance(model_or_run, (str, os.PathLike)):
+        model_or_run = Run.open(model_or_run)
+    if isinstance(model_or_run, Run):
+        model, base = model_or_run.model, model_or_run.experiment
+    else:
+        model = model_or_run
+        base = experiment(preset) if preset is not None else _matching_preset(model, dataset)
+    if dataset is not None and dataset != base.dataset:
+        settings = {"dataset.name": dataset, **settings}
+    chosen = base.with_settings(**settings)
+    return evaluate_model(model, chosen, prepare_data(chosen, data_dir, progress)).metrics
+
+
+def _matching_preset(model: keras.Model, dataset: str | None) -> Experiment:
+    shape = tuple(model.inputs[0].shape[1:])
+    for name in list_presets():
+        candidate = load_experiment(name)
+        if candidate.input_shape == shape and (dataset is None or candidate.dataset == dataset):
+            return candidate
+    from shallowdeep.errors import ShallowDeepError
+
+    raise ShallowDeepError(
+        f"no preset takes inputs of shape {shape}{f' on {dataset}' if dataset else ''}; pass "
+        f"preset= the preset or TOML file the model was trained with"
+    )
+
+
+def predict(run: Run | str | os.PathLike, images: Sequence[str | os.PathLike]) -> list[Prediction]:
+    """Class probabilities for image files, through the run's own preprocessing and threshold."""
+    from shallowdeep.predict import predict_images
+
+    return predict_images(run, list(images))
+
+
+def lab(suite: str = "seed", out: str | os.PathLike = "lab-report", **options: Any) -> LabResult:
+    """Train (or reuse) every experiment of ``suite`` and write the report (see :func:`run_lab`)."""
+    from shallowdeep.lab import run_lab
+
+    return run_lab(suite, out, **options)
+
+
+def report(
+    runs: Sequence[Run | RunRecord | str | os.PathLike],
+    out: str | os.PathLike = "report",
+    *,
+    lang: str = "en",
+    suite: str | None = None,
+) -> tuple[Path, Path]:
+    """Write a report (Markdown and self-contained HTML) from finished runs; their paths."""
+    from shallowdeep.report import write_report
+
+    items = [item if isinstance(item, (Run, RunRecord)) else Run.open(item) for item in runs]
+    return write_report(items, out, lang=lang, suite=suite)

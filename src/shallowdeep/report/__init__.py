@@ -1,0 +1,123 @@
+"""The lab report: the lab's four questions and the best suite, answered from finished runs.
+
+>>> import shallowdeep as sd
+>>> sd.report([sd.load_run(path) for path in paths], "out/", lang="fr")   # doctest: +SKIP
+
+Every figure in the report is read from run folders (:class:`~shallowdeep.runs.Run`); nothing is
+typed in, nothing is trained or predicted, and no dataset is loaded: writing a report takes seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from shallowdeep.version import __version__
+from shallowdeep.report.beyond import beyond_the_lab
+from shallowdeep.report.common import Images, finished, problem_text
+from shallowdeep.report.document import Document
+from shallowdeep.report.questions import question_1, question_2, question_3, question_4
+from shallowdeep.report.render import to_html, to_markdown
+from shallowdeep.report.text import LANGUAGES, Writer
+from shallowdeep.runs import Outcome, Run, RunRecord
+from shallowdeep.storage import write_text
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)} min {rest:.0f} s"
+
+
+def _reproduction(document: Document, write: Writer, records: list[RunRecord], seconds: float, command: str) -> None:
+    document.heading(1, write("repro"))
+    done = finished(records)
+    environment = done[0].run.environment if done else {}
+    backend = environment.get("backend", "?")
+    versions = ", ".join(f"{k} {environment[k]}" for k in ("shallowdeep", "python", "numpy", "keras", backend)
+                         if environment.get(k))
+    precisions = sorted({r.experiment["training"]["precision"] for r in done})
+    seeds = sorted({r.experiment["training"]["seed"] for r in done})
+    document.table(["", ""], [
+        [write("repro_machine"), write("repro_cores", cpu=environment.get("cpu", "?"),
+                                       cores=environment.get("cpu_count", "?"))],
+        [write("repro_versions"), f"{versions}; backend {backend}"],
+        [write("repro_precision"), ", ".join(precisions) or "–"],
+        [write("repro_seeds"), ", ".join(map(str, seeds)) or "–"],
+        [write("repro_time"), _duration(seconds)],
+        [write("repro_training"), _duration(sum(r.run.metrics["training_seconds"] for r in done))],
+        [write("repro_command"), f"`{command}`"],
+    ])
+
+
+def _as_record(item: Run | RunRecord) -> RunRecord:
+    if isinstance(item, RunRecord):
+        return item
+    return RunRecord(item.name, item.experiment, Outcome.REUSED, item)
+
+
+def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bool, lang: str, command: str,
+                   seconds: float) -> Document:
+    """The report as a document; the figures it draws are written into ``<out>/images``."""
+    write = Writer(lang)
+    images = Images(out)
+    document = Document(write("title"), lang)
+    if quick:
+        document.banner(write("quick"))
+    outcomes = Counter(record.outcome for record in records)
+    document.paragraph(write(
+        "intro", version=__version__, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), command=command,
+        count=len(records), suite=suite, trained=outcomes[Outcome.TRAINED], reused=outcomes[Outcome.REUSED],
+        failed=outcomes[Outcome.FAILED], skipped=outcomes[Outcome.SKIPPED], total=_duration(seconds),
+    ))
+    problems = [record for record in records if not record.outcome.has_run]
+    if problems:
+        document.heading(2, write("failed_title"))
+        document.bullets([problem_text(write, record) for record in problems])
+    best = [r for r in records if r.experiment and r.experiment["suite"] == "best"]
+    lab = [r for r in records if not (r.experiment and r.experiment["suite"] == "best")]
+    if lab:
+        question_1(document, write, lab)
+        question_2(document, write, images, lab)
+        question_3(document, write, lab)
+        question_4(document, write, images, lab)
+    if best:
+        beyond_the_lab(document, write, images, best, records)
+    _reproduction(document, write, records, seconds, command)
+    return document
+
+
+def write_report(
+    items: Sequence[Run | RunRecord],
+    out: str | os.PathLike,
+    *,
+    suite: str | None = None,
+    quick: bool = False,
+    lang: str = "en",
+    command: str = "shallowdeep.report",
+    seconds: float | None = None,
+) -> tuple[Path, Path]:
+    """Write ``<out>/report.md`` (images in ``<out>/images``) and the self-contained ``report.html``.
+
+    ``items``: finished runs, or the records of a lab (runs, and experiments that failed or were
+    skipped). ``suite`` names them in the introduction (default: the suites they come from).
+    """
+    started = time.perf_counter()
+    if lang not in LANGUAGES:
+        raise ValueError(f"no report language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    records = [_as_record(item) for item in items]
+    if suite is None:
+        suite = ", ".join(sorted({r.experiment["suite"] or "custom" for r in records if r.experiment})) or "custom"
+    out = Path(out)
+    document = build_document(records, out, suite=suite, quick=quick, lang=lang, command=command,
+                              seconds=seconds if seconds is not None else time.perf_counter() - started)
+    links = {image.path: image.path.relative_to(out).as_posix() for image in document.images}
+    markdown, html = out / "report.md", out / "report.html"
+    write_text(markdown, to_markdown(document, links))
+    write_text(html, to_html(document, contents_label=Writer(lang)("contents")))
+    return markdown, html
+
+
+__all__ = ["build_document", "write_report"]
