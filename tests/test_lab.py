@@ -148,11 +148,21 @@ def test_the_html_report_opens_offline_in_a_real_browser(quick_lab):
         page.goto(report.as_uri(), wait_until="load")
         sizes = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
         title = page.title()
+        # The table of contents stays in view at the bottom of the page, and takes the reader to a part.
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        toc_top, toc_bottom = page.evaluate("(() => { const r = document.querySelector('nav.toc').getBoundingClientRect();"
+                                            " return [r.top, r.bottom]; })()")
+        links = page.eval_on_selector_all("nav.toc a", "links => links.map(a => a.textContent)")
+        page.click("nav.toc a[href^='#q2']")
+        q2_top = page.evaluate("document.querySelector('h2[id^=\"q2\"]').getBoundingClientRect().top")
         browser.close()
     assert errors == []
     assert [url for url in requests if not url.startswith(("data:", report.as_uri()))] == []
     assert len(sizes) >= 20
     assert all(complete and width > 0 and height > 0 for complete, width, height in sizes)
+    assert -1 <= toc_top < 50 and toc_bottom > 200  # sticky (to the pixel: the page ends mid-pixel)
+    assert any(link.startswith("cnn-3") for link in links) and any(link.startswith("Q4") for link in links)
+    assert 0 <= q2_top < 100
     # The French test may have rewritten the report in place; either language is the same page.
     assert title in ("Shallow versus deep neural networks: lab report",
                      "Réseaux de neurones peu profonds et profonds : compte rendu de TP")

@@ -18,6 +18,7 @@ def test_the_hog_figure_is_a_figure_with_one_column_per_image(tmp_path):
     images[:, 8:20, 12:16] = 255
     figure = plots.hog_figure(images, labels=[1, 1, 1])
     assert isinstance(figure, Figure) and len(figure.axes) == 6
+    assert figure._repr_png_().startswith(b"\x89PNG")  # how Jupyter shows it
     path = plots.save_figure(figure, tmp_path / "figures" / "hog.png")
     with Image.open(path) as png:
         assert png.format == "PNG"

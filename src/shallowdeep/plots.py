@@ -1,8 +1,9 @@
 """Figures for people: each function draws one kind of plot and returns a matplotlib Figure.
 
-The figures are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``), not
-``pyplot``: nothing here chooses a backend or keeps figures alive in a global registry, so they
-show inline in Jupyter and are written to files the same way anywhere (:func:`save_figure`).
+The figures are built with matplotlib's object-oriented API, not ``pyplot``: nothing here chooses
+a backend or keeps figures alive in a global registry. A :class:`Figure` shows itself as a PNG in
+Jupyter or Colab without any ``%matplotlib`` set-up, and is written to a file the same way anywhere
+(:func:`save_figure`).
 
 >>> from shallowdeep import plots
 >>> figure = plots.history_figure(run.history)     # doctest: +SKIP
@@ -11,22 +12,35 @@ show inline in Jupyter and are written to files the same way anywhere (:func:`sa
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib.figure
 import numpy as np
-from matplotlib.figure import Figure
 
 from shallowdeep.storage import atomic_path
 
 DPI = 110
 
 
-def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
+class Figure(matplotlib.figure.Figure):
+    """A matplotlib Figure laid out by matplotlib's constrained layout, which a notebook shows as
+    a PNG whatever its matplotlib backend (IPython calls :meth:`_repr_png_`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, layout="constrained", **kwargs)
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DPI)
+        return buffer.getvalue()
+
+
+def save_figure(figure: matplotlib.figure.Figure, path: str | os.PathLike) -> Path:
     """Write ``figure`` as a PNG (atomically) and return the path."""
     path = Path(path)
-    figure.tight_layout()
     with atomic_path(path, suffix=".png") as temporary:
         figure.savefig(temporary, dpi=DPI, format="png")
     return path

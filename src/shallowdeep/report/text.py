@@ -31,10 +31,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     # Q1
     "q1": ("Q1. Learning algorithm, its parameters and the loss function",
            "Q1. Algorithme d'apprentissage, ses paramètres et la fonction de coût"),
-    "q1_intro": ("The optimizer and loss below are read back from the trained models (`model.keras`), "
-                 "not from the experiment files.",
-                 "L'optimiseur et la fonction de coût ci-dessous sont relus dans les modèles entraînés "
-                 "(`model.keras`), pas dans les fichiers d'expérience."),
+    "q1_intro": ("The optimizer and loss below are read back from the trained models as they were saved "
+                 "(each run's `model.json`), not from the experiment files.",
+                 "L'optimiseur et la fonction de coût ci-dessous sont relus dans les modèles entraînés, tels "
+                 "qu'ils ont été enregistrés (le `model.json` de chaque exécution), pas dans les fichiers "
+                 "d'expérience."),
     "q1_used_by": ("**{optimizer}** with {parameters}, loss **{loss}**: used by {models}.",
                    "**{optimizer}** avec {parameters}, coût **{loss}** : utilisé par {models}."),
     "q1_rmsprop": ("RMSprop (Keras; g is the gradient of the loss for weight w, v a running mean of g², "

@@ -1,0 +1,41 @@
+"""The course's four notebooks run from top to bottom on the real data (small settings), and are
+stored without outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_the_course_s_four_notebooks_are_there():
+    assert [path.stem for path in NOTEBOOKS] == ["01-mlp-on-pixels", "02-mlp-on-hog", "03-cnn", "04-pneumonia-cnn"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_notebook_is_stored_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+    assert sum("parameters" in cell.metadata.get("tags", ()) for cell in code) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_notebook_runs_from_top_to_bottom(path, real_data_dir, real_chest_xray, tmp_path, monkeypatch):
+    notebook = nbformat.read(path, as_version=4)
+    parameters = next(cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", ()))
+    parameters.source += "\nQUICK = True  # set by the test suite"
+    monkeypatch.setenv("SHALLOWDEEP_DATA", str(real_data_dir))  # the kernel inherits the environment
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    images = [output for output in outputs if "image/png" in output.get("data", {})]
+    assert len(images) >= 2, "every notebook shows its figures"
+    assert list(tmp_path.glob("runs/*/*/metrics.json")), "the runs the notebook trained are kept"
