@@ -7,6 +7,8 @@ import pytest
 import shallowdeep as sd
 from shallowdeep.backend import keras
 
+pytestmark = pytest.mark.slow  # every test here trains a model
+
 
 @pytest.fixture(scope="module")
 def run(real_data_dir, tmp_path_factory) -> sd.Run:

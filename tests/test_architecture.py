@@ -22,7 +22,7 @@ LAYERS = [
     {"prepare", "evaluation"},
     {"runs"},
     {"training", "predict"},
-    {"report"},
+    {"reporting"},
     {"lab"},
     {"api"},
     {"cli", "__main__", "__init__"},
@@ -96,3 +96,12 @@ def test_importing_shallowdeep_does_not_load_keras_or_its_backend(statement):
     script = f"import sys; {statement}; print(sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_no_public_function_is_hidden_by_a_module_of_the_same_name():
+    """Importing ``shallowdeep.x`` sets the package's attribute ``x`` to the module: a function
+    ``sd.x`` would then be replaced by it."""
+    import shallowdeep
+
+    modules = {path.stem for path in PACKAGE.glob("*.py")} | {path.name for path in PACKAGE.iterdir() if path.is_dir()}
+    assert set(shallowdeep._LAZY) & modules == set()

@@ -78,6 +78,7 @@ def test_the_installed_command_runs(real_data_dir):
     assert done.stdout.count("verified   ") == 4
 
 
+@pytest.mark.slow
 def test_list_json_has_every_preset_with_its_parameter_count(capsys):
     assert main(["list", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
@@ -121,6 +122,7 @@ def trained_cnn(real_data_dir, tmp_path_factory):
     return run_dir, printed.getvalue()
 
 
+@pytest.mark.slow
 def test_train_prints_the_test_scores_and_the_run_folder(trained_cnn):
     run_dir, printed = trained_cnn
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -130,6 +132,7 @@ def test_train_prints_the_test_scores_and_the_run_folder(trained_cnn):
     assert metrics["test"]["accuracy"] > 0.8  # 2 epochs on 2,700 digits
 
 
+@pytest.mark.slow
 def test_predict_gives_probabilities_through_the_training_preprocessing(trained_cnn, real_data_dir, tmp_path, capsys):
     run_dir, _ = trained_cnn
     _, (x_test, y_test) = load_mnist(real_data_dir)
@@ -150,6 +153,7 @@ def test_predict_gives_probabilities_through_the_training_preprocessing(trained_
     assert "inverted" in results[-1]["note"] and results[-1]["predicted"] == results[0]["predicted"]
 
 
+@pytest.mark.slow
 def test_predict_names_an_unreadable_file(trained_cnn, tmp_path, capsys):
     run_dir, _ = trained_cnn
     broken = tmp_path / "broken.png"
@@ -163,6 +167,7 @@ def test_predict_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "is not a shallowdeep run folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training_says_how_to_resume(real_data_dir, tmp_path):
     command = [SHALLOWDEEP, "train", "raw-1", "--set", "dataset.train_limit=20000", "--set", "training.epochs=50",
                "--set", "training.batch_size=32", "--runs-dir", str(tmp_path), "--data-dir", str(real_data_dir),

@@ -39,6 +39,7 @@ def test_the_chest_xray_cnn_trains_first_and_the_report_keeps_its_order():
                                                          "hog-3", "cnn-1", "cnn-2", "cnn-3"]
 
 
+@pytest.mark.slow
 def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab):
     out, result = quick_lab
     assert [record.outcome for record in result.records] == [Outcome.TRAINED] * 10
@@ -60,6 +61,7 @@ def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab)
         assert (out / link).is_file(), link
 
 
+@pytest.mark.slow
 def test_running_again_reuses_every_run_and_can_write_french(quick_lab, real_data_dir):
     out, _ = quick_lab
     result = run_lab("seed", out, quick=True, lang="fr", data_dir=real_data_dir, progress=False)
@@ -70,6 +72,7 @@ def test_running_again_reuses_every_run_and_can_write_french(quick_lab, real_dat
     assert "Total : 832 + 25\u202f632" in markdown
 
 
+@pytest.mark.slow
 def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir, tmp_path):
     broken = tmp_path / "xray-elsewhere.toml"
     broken.write_text('[dataset]\nname = "chest_xray"\nimage_size = [32, 32]\npath = "/nowhere/chest_xray"\n'
@@ -84,6 +87,7 @@ def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir,
     assert "| handout-cnn | trained | 114 |" in markdown
 
 
+@pytest.mark.slow
 def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(quick_lab, real_data_dir, tmp_path, capsys):
     lab_out, _ = quick_lab
     out = tmp_path / "out"
@@ -101,6 +105,7 @@ def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(quick_lab, real_
     assert "| cnn-3 | reused |" in markdown and "| xray-1 | skipped |" in markdown
 
 
+@pytest.mark.slow
 def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figures(
         real_data_dir, real_chest_xray, tmp_path):
     result = run_lab("best", tmp_path, quick=True, data_dir=real_data_dir, progress=False)
@@ -125,6 +130,7 @@ def test_lab_help_teaches_with_examples(capsys):
     assert "examples:" in out and "--quick" in out and "--lang" in out
 
 
+@pytest.mark.slow
 def test_the_html_report_opens_offline_in_a_real_browser(quick_lab):
     if CHROMIUM is None:
         if os.environ.get("CI"):

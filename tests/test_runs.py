@@ -13,6 +13,8 @@ from shallowdeep.experiments import load_experiment
 from shallowdeep.runs import Run, RunError
 from shallowdeep.training import train
 
+pytestmark = pytest.mark.slow  # every test here trains a model
+
 OLD_RUNS = Path(__file__).parent / "fixtures" / "runs-0.1.0"
 
 

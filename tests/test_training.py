@@ -20,6 +20,8 @@ from shallowdeep.prepare import prepare_data
 from shallowdeep.runs import Run
 from shallowdeep.training import class_weights, learning_rate, train
 
+pytestmark = pytest.mark.slow  # every test here trains a model
+
 SMALL = ["dataset.train_limit=600", "dataset.test_limit=200", "training.epochs=1", "training.warmup_epochs=0"]
 RUN_FILES = {
     "config.toml", "environment.json", "history.csv", "metrics.json", "model.keras", "model.json",

@@ -23,8 +23,8 @@ from shallowdeep.version import __version__
 _LAZY = {
     "train": "shallowdeep.api",
     "evaluate": "shallowdeep.api",
-    "predict": "shallowdeep.api",
-    "lab": "shallowdeep.api",
+    "predict_images": "shallowdeep.api",
+    "run_lab": "shallowdeep.api",
     "report": "shallowdeep.api",
     "load_run": "shallowdeep.api",
     "presets": "shallowdeep.api",
@@ -45,7 +45,9 @@ _SUBMODULES = ("plots", "data", "features", "models", "experiments", "runs", "ev
 
 if TYPE_CHECKING:
     from shallowdeep import data, evaluation, experiments, features, models, plots, runs
-    from shallowdeep.api import evaluate, experiment, lab, load_run, predict, presets, report, train
+    from shallowdeep.api import (
+        evaluate, experiment, load_run, predict_images, presets, report, run_lab, train,
+    )
     from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
     from shallowdeep.experiments import ConfigError, Experiment
     from shallowdeep.features import hog

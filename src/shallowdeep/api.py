@@ -6,6 +6,9 @@
 >>> sd.plots.history_figure(run.history)             # doctest: +SKIP
 >>> sd.report([run], "out/", lang="fr")              # doctest: +SKIP
 
+Functions are named so that none hides a module of the package (``sd.report`` is this module's
+function; the rendering lives in :mod:`shallowdeep.reporting`).
+
 Settings are Python values: ``epochs=2``, a dotted key ``**{"model.args.hidden": [256]}``, or a
 section as a nested dict, ``model={"args": {"hidden": [256]}}`` (see
 :func:`shallowdeep.experiments.load_experiment`).
@@ -110,18 +113,19 @@ def _matching_preset(model: keras.Model, dataset: str | None) -> Experiment:
     )
 
 
-def predict(run: Run | str | os.PathLike, images: Sequence[str | os.PathLike]) -> list[Prediction]:
+def predict_images(run: Run | str | os.PathLike, images: Sequence[str | os.PathLike]) -> list[Prediction]:
     """Class probabilities for image files, through the run's own preprocessing and threshold."""
-    from shallowdeep.predict import predict_images
+    from shallowdeep.predict import predict_images as predict
 
-    return predict_images(run, list(images))
+    return predict(run, list(images))
 
 
-def lab(suite: str = "seed", out: str | os.PathLike = "lab-report", **options: Any) -> LabResult:
-    """Train (or reuse) every experiment of ``suite`` and write the report (see :func:`run_lab`)."""
-    from shallowdeep.lab import run_lab
+def run_lab(suite: str = "seed", out: str | os.PathLike = "lab-report", **options: Any) -> LabResult:
+    """Train (or reuse) every experiment of ``suite`` and write the report; what ``shallowdeep lab``
+    does (options: ``quick``, ``lang``, ``force``, ``precision``, ``data_dir``, ``xray_dir``, ...)."""
+    from shallowdeep.lab import run_lab as run
 
-    return run_lab(suite, out, **options)
+    return run(suite, out, **options)
 
 
 def report(
@@ -132,7 +136,7 @@ def report(
     suite: str | None = None,
 ) -> tuple[Path, Path]:
     """Write a report (Markdown and self-contained HTML) from finished runs; their paths."""
-    from shallowdeep.report import write_report
+    from shallowdeep.reporting import write_report
 
     items = [item if isinstance(item, (Run, RunRecord)) else Run.open(item) for item in runs]
     return write_report(items, out, lang=lang, suite=suite)

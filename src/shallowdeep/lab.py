@@ -20,7 +20,7 @@ from shallowdeep import training
 from shallowdeep.data import find_chest_xray
 from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
-from shallowdeep.report import write_report
+from shallowdeep.reporting import write_report
 from shallowdeep.runs import Outcome, Run, RunRecord
 
 

@@ -1,4 +1,4 @@
-"""A :class:`~shallowdeep.report.document.Document` rendered two ways: Markdown beside its images,
+"""A :class:`~shallowdeep.reporting.document.Document` rendered two ways: Markdown beside its images,
 and one self-contained HTML page (images embedded as data URIs, styles inline, no script, no
 external request) with a table of contents that stays in view while scrolling.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from shallowdeep.report.document import (
+from shallowdeep.reporting.document import (
     Banner, Bullets, Document, Equations, Heading, Image, Paragraph, Table,
 )
 
@@ -77,7 +77,7 @@ def _nested(headings: list[Heading]) -> str:
 
 
 _ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.PackageLoader("shallowdeep.report", "templates"),
+    loader=jinja2.PackageLoader("shallowdeep.reporting", "templates"),
     autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
 )
 _ENVIRONMENT.filters.update(inline=_inline, data_uri=_data_uri, kind=lambda block: type(block).__name__)

@@ -1,6 +1,6 @@
 """The report as a document model: a title and a list of blocks, with nothing about how they look.
 
-:mod:`shallowdeep.report.render` turns a :class:`Document` into Markdown beside its images and
+:mod:`shallowdeep.reporting.render` turns a :class:`Document` into Markdown beside its images and
 into one self-contained HTML file. Inline markup in text: ``**bold**`` and ```code```.
 """
 

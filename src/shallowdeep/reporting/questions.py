@@ -17,9 +17,9 @@ from shallowdeep.evaluation import ThresholdSource
 from shallowdeep.features import hog_feature_size
 from shallowdeep.models import LayerWeights
 from shallowdeep.plots import confusion_figure, hog_figure
-from shallowdeep.report.common import Images, finished, outcome_text, problem_text
-from shallowdeep.report.document import Document
-from shallowdeep.report.text import Writer
+from shallowdeep.reporting.common import Images, finished, outcome_text, problem_text
+from shallowdeep.reporting.document import Document
+from shallowdeep.reporting.text import Writer
 from shallowdeep.runs import Outcome, RunRecord
 
 _SHOWN_OPTIMIZER_ARGS = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from shallowdeep.report.document import Document
-from shallowdeep.report.render import to_html, to_markdown
+from shallowdeep.reporting.document import Document
+from shallowdeep.reporting.render import to_html, to_markdown
 
 
 def _document(tmp_path: Path) -> Document:

@@ -8,7 +8,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from shallowdeep.plots import save_figure
-from shallowdeep.report.text import Writer
+from shallowdeep.reporting.text import Writer
 from shallowdeep.runs import Outcome, Run, RunRecord
 
 _OUTCOME_KEYS = {Outcome.TRAINED: "status_trained", Outcome.REUSED: "status_reused",

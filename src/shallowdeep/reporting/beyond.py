@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from shallowdeep.experiments import OPTIMIZERS, read_experiment_file
-from shallowdeep.report.common import Images, finished, outcome_text
-from shallowdeep.report.document import Document
-from shallowdeep.report.text import Writer
+from shallowdeep.reporting.common import Images, finished, outcome_text
+from shallowdeep.reporting.document import Document
+from shallowdeep.reporting.text import Writer
 from shallowdeep.runs import RunRecord
 
 

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shallowdeep.version import __version__
-from shallowdeep.report.beyond import beyond_the_lab
-from shallowdeep.report.common import Images, finished, problem_text
-from shallowdeep.report.document import Document
-from shallowdeep.report.questions import question_1, question_2, question_3, question_4
-from shallowdeep.report.render import to_html, to_markdown
-from shallowdeep.report.text import LANGUAGES, Writer
+from shallowdeep.reporting.beyond import beyond_the_lab
+from shallowdeep.reporting.common import Images, finished, problem_text
+from shallowdeep.reporting.document import Document
+from shallowdeep.reporting.questions import question_1, question_2, question_3, question_4
+from shallowdeep.reporting.render import to_html, to_markdown
+from shallowdeep.reporting.text import LANGUAGES, Writer
 from shallowdeep.runs import Outcome, Run, RunRecord
 from shallowdeep.storage import write_text
 
@@ -96,7 +96,7 @@ def write_report(
     suite: str | None = None,
     quick: bool = False,
     lang: str = "en",
-    command: str = "shallowdeep.report",
+    command: str = "shallowdeep.reporting",
     seconds: float | None = None,
 ) -> tuple[Path, Path]:
     """Write ``<out>/report.md`` (images in ``<out>/images``) and the self-contained ``report.html``.
