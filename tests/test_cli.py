@@ -159,7 +159,7 @@ def test_predict_names_an_unreadable_file(trained_cnn, tmp_path, capsys):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     assert main(["predict", str(run_dir), str(broken)]) == 1
-    assert f"shallowdeep: error: {broken}: not a readable PNG/JPEG image" in capsys.readouterr().err
+    assert f"shallowdeep: error: {broken}: not a readable PNG or JPEG image" in capsys.readouterr().err
 
 
 def test_predict_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):

@@ -8,13 +8,17 @@ stderr while it loads, before any log level applies; they are hidden here unless
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import logging
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shallowdeep.errors import ShallowDeepError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -39,15 +43,136 @@ def _quiet_native_stderr():
 with _quiet_native_stderr():
     import keras
 
+    tensorflow = None
     if keras.backend.backend() == "tensorflow":
-        import tensorflow  # noqa: F401 (its native start-up happens here, quietly)
+        import tensorflow  # its native start-up happens here, quietly
 
 # "triggered tf.function retracing" warnings come from predicting on arrays of several sizes,
 # which the lab does on purpose; they say nothing actionable to a user.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-#: Keras dtype policy of each ``training.precision``.
-DTYPE_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+#: Keras dtype policy of each precision a run can train in.
+DTYPE_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+#: oneDNN's instruction-set levels in increasing order (``ONEDNN_MAX_CPU_ISA`` caps them); native
+#: bfloat16 arithmetic starts at AVX512_CORE_BF16.
+_ONEDNN_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+                "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX", "AVX512_CORE_AMX",
+                "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16")
+_NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@dataclass(frozen=True)
+class Device:
+    """What the precision depends on: a GPU and its CUDA compute capability, or the CPU's flags
+    (``/proc/cpuinfo``) and a cap on oneDNN's instruction set (``ONEDNN_MAX_CPU_ISA``)."""
+
+    kind: str  # "cpu" or "gpu"
+    name: str
+    cpu_flags: frozenset[str] = frozenset()
+    compute_capability: tuple[int, int] | None = None
+    isa_cap: str | None = None
+
+
+@dataclass(frozen=True)
+class Precision:
+    """A resolved precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``, and why it was chosen."""
+
+    name: str
+    reason: str
+
+    @property
+    def policy(self) -> str:
+        return DTYPE_POLICIES[self.name]
+
+
+def choose_precision(device: Device) -> Precision:
+    """The precision ``"auto"`` means on ``device``: mixed bfloat16 where the hardware computes it
+    natively, mixed float16 (with loss scaling) on a GPU older than Ampere, else float32.
+
+    - GPU, compute capability >= 8.0 (A100, RTX 30xx and later): bf16.
+    - GPU below 8.0 (a T4, V100): fp16; Keras scales the loss so small gradients survive.
+    - CPU with AMX or AVX512_BF16 (Intel Sapphire Rapids and later, AMD Zen 4 and later): bf16, unless
+      ``ONEDNN_MAX_CPU_ISA`` caps oneDNN below AVX512_CORE_BF16.
+    - Any other CPU (AVX2 only, e.g. AMD Zen 3; Arm): fp32. bf16 is emulated there and gains nothing.
+    """
+    if device.kind == "gpu":
+        major, minor = device.compute_capability or (0, 0)
+        if (major, minor) >= (8, 0):
+            return Precision("bf16", f"{device.name} (compute capability {major}.{minor}) computes bfloat16 natively")
+        return Precision("fp16", f"{device.name} (compute capability {major}.{minor}) has float16 but no "
+                                 f"bfloat16 units; the loss is scaled")
+    native = sorted(flag for flag in _NATIVE_BF16_FLAGS if flag in device.cpu_flags)
+    if not native:
+        return Precision("fp32", f"{device.name} has no native bfloat16 (no AMX or AVX512_BF16)")
+    cap = (device.isa_cap or "").upper()
+    if cap in _ONEDNN_ISAS and _ONEDNN_ISAS.index(cap) < _ONEDNN_ISAS.index("AVX512_CORE_BF16"):
+        return Precision("fp32", f"ONEDNN_MAX_CPU_ISA={cap} keeps oneDNN from this CPU's bfloat16 units")
+    return Precision("bf16", f"{device.name} computes bfloat16 natively ({', '.join(native).upper()})")
+
+
+def _cpu_flags() -> frozenset[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def _gpu() -> Device | None:
+    """The first GPU the Keras backend sees, if any."""
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            gpus = tensorflow.config.list_physical_devices("GPU")
+            if gpus:
+                details = tensorflow.config.experimental.get_device_details(gpus[0])
+                return Device("gpu", details.get("device_name", "GPU"),
+                              compute_capability=tuple(details.get("compute_capability") or (0, 0)))
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return Device("gpu", torch.cuda.get_device_name(0),
+                              compute_capability=tuple(torch.cuda.get_device_capability(0)))
+        elif backend == "jax":
+            import jax
+
+            gpus = [device for device in jax.devices() if device.platform == "gpu"]
+            if gpus:
+                capability = getattr(gpus[0], "compute_capability", "0.0")
+                return Device("gpu", gpus[0].device_kind,
+                              compute_capability=tuple(int(part) for part in str(capability).split(".")[:2]))
+    except (RuntimeError, ValueError):  # a GPU that cannot be queried is treated as absent
+        return None
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def current_device() -> Device:
+    """The GPU Keras will use, else this machine's CPU."""
+    return _gpu() or Device("cpu", cpu_name(), _cpu_flags(), isa_cap=os.environ.get("ONEDNN_MAX_CPU_ISA"))
+
+
+def resolve_precision(setting: str) -> Precision:
+    """``training.precision`` as it will run here: ``"auto"`` chosen for :func:`current_device`,
+    anything else as asked (refused where it would crash)."""
+    device = current_device()
+    if setting == "auto":
+        return choose_precision(device)
+    if (setting == "bf16" and keras.backend.backend() == "tensorflow" and device.kind == "cpu"
+            and any(flag in device.cpu_flags for flag in _NATIVE_BF16_FLAGS)
+            and choose_precision(device).name == "fp32"):
+        # TensorFlow picks its oneDNN bfloat16 kernels by the CPU's flags, and oneDNN then
+        # refuses to build them under the cap: training would end in an AbortedError.
+        raise ShallowDeepError(
+            f"precision bf16 cannot run with ONEDNN_MAX_CPU_ISA={device.isa_cap}: TensorFlow's bfloat16 "
+            f"convolutions need oneDNN's AVX512_CORE_BF16 level on this CPU. Use precision \"auto\" or "
+            f"\"fp32\" (--precision auto), or unset ONEDNN_MAX_CPU_ISA"
+        )
+    return Precision(setting, "asked for in the experiment")
 
 #: The distribution that provides each Keras backend, for the versions a run records.
 _BACKEND_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "torch": ("torch",), "jax": ("jax",)}
@@ -73,13 +198,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment(precision: str) -> dict[str, Any]:
-    """What a reader needs to reproduce a run: versions, backend, precision, CPU."""
+def environment(precision: Precision) -> dict[str, Any]:
+    """What a reader needs to reproduce a run: versions, backend, device, precision and why, CPU."""
     import numpy
 
     from shallowdeep.version import __version__
 
     backend = keras.backend.backend()
+    device = current_device()
     return {
         "shallowdeep": __version__,
         "python": platform.python_version(),
@@ -87,11 +213,14 @@ def environment(precision: str) -> dict[str, Any]:
         "keras": keras.__version__,
         "backend": backend,
         backend: _version(_BACKEND_DISTRIBUTIONS.get(backend, (backend,))),
-        "precision": precision,
+        "precision": precision.name,
+        "precision_reason": precision.reason,
+        "device": device.name if device.kind == "gpu" else "cpu",
         "platform": platform.platform(),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
     }
 
 
-__all__ = ["DTYPE_POLICIES", "cpu_name", "environment", "keras"]
+__all__ = ["DTYPE_POLICIES", "Device", "Precision", "choose_precision", "cpu_name", "current_device",
+           "environment", "keras", "resolve_precision"]

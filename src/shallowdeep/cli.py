@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shallowdeep.version import __version__
 from shallowdeep.errors import ShallowDeepError
-from shallowdeep.experiments import LAB_SUITES
+from shallowdeep.experiments import LAB_SUITES, PRECISIONS
 
 _DATA_HELP = """\
 Show, for each dataset and file, where it is looked for and whether it is verified (official
@@ -172,7 +172,9 @@ def _add_train_parser(commands) -> None:
     parser.add_argument("experiment", metavar="NAME|FILE", help="a preset (see `shallowdeep list`) or a .toml file")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a setting, e.g. training.epochs=2 (repeatable)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), help="same as --set training.precision=...")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="auto (the default): mixed bfloat16 where the CPU or GPU computes it natively, "
+                             "else fp32; same as --set training.precision=...")
     parser.add_argument("--resume", action="store_true", help="continue the newest interrupted run of this experiment")
     parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run folders go (default: ./runs)")
     _add_data_dir(parser)
@@ -224,11 +226,15 @@ def _run_train(args: argparse.Namespace) -> int:
 
 _PREDICT_HELP = """\
 Class probabilities for image files (PNG or JPEG, any size, colour or gray) from a trained run,
-through exactly the preprocessing the model was trained with (resizing, scaling, HOG). Digits
-drawn dark on a light background are inverted to MNIST's light-on-dark first (and it says so).
+through exactly the preprocessing the model was trained with (scaling, HOG). For the MNIST models
+a digit is first normalised as MNIST's digits were: light on dark (a dark digit on light paper is
+inverted), cut to its ink, scaled so that its longer side is 20 pixels, centred by its centre of
+mass in 28 x 28; the output says so. Chest X-rays are resized to the run's image size. Images over
+50 megapixels are refused with how to shrink them.
 
 examples:
   shallowdeep predict runs/cnn-3/20260101-120000-abcd1234 my-digit.png
+  shallowdeep predict runs/cnn-3/20260101-120000-abcd1234 *.png --save-input seen/   # the 28x28 the model saw
   shallowdeep predict runs/xray-1/20260101-120000-abcd1234/model.keras scan1.jpeg scan2.jpeg --json
 """
 
@@ -240,7 +246,9 @@ def _add_predict_parser(commands) -> None:
     )
     parser.add_argument("run", metavar="RUN|MODEL", help="a run folder, or the model.keras inside one")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON (with model_input: the image the model saw, rows of grey levels)")
+    parser.add_argument("--save-input", metavar="DIR", help="write the image the model saw as DIR/<name>.png")
     parser.set_defaults(handler=_run_predict)
 
 
@@ -250,15 +258,24 @@ def _run_predict(args: argparse.Namespace) -> int:
     from shallowdeep.predict import predict_images
 
     predictions = predict_images(args.run, args.images)
+    if args.save_input:
+        from PIL import Image
+
+        folder = Path(args.save_input)
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, prediction in enumerate(predictions):
+            Image.fromarray(prediction.model_input).save(folder / f"{index:03d}-{prediction.path.stem}.png")
     if args.json:
         print(json.dumps([{"image": str(p.path), "predicted": p.predicted, "probabilities": p.probabilities,
-                           "note": p.note} for p in predictions], indent=2))
+                           "note": p.note, "model_input": p.model_input.tolist()} for p in predictions], indent=2))
         return 0
     for prediction in predictions:
         ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
         shown = ", ".join(f"{name}: {p:.3f}" for name, p in ranked[:3])
         note = f"  [{prediction.note}]" if prediction.note else ""
         print(f"{prediction.path}: {prediction.predicted}  ({shown}){note}")
+    if args.save_input:
+        print(f"the images the model saw: {args.save_input}")
     return 0
 
 
@@ -298,7 +315,8 @@ def _add_lab_parser(commands) -> None:
     parser.add_argument("--quick", action="store_true", help="1 epoch on small slices, to check the pipeline")
     parser.add_argument("--lang", default="en", choices=("en", "fr"), help="language of the report")
     parser.add_argument("--force", action="store_true", help="retrain experiments that already have a finished run")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), help="override every experiment's precision")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="override every experiment's precision (default: each experiment's, auto for most)")
     _add_data_dir(parser)
     parser.add_argument("--xray-dir", metavar="DIR", help="the chest X-ray folder (default: found in the data directory)")
     _add_no_progress(parser)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from shallowdeep.backend import DTYPE_POLICIES, environment, keras
+from shallowdeep.backend import environment, keras, resolve_precision
 from shallowdeep.evaluation import evaluate_model
 from shallowdeep.experiments import OPTIMIZERS, ConfigError, Experiment
 from shallowdeep.models import ModelError, create_model, with_augmentation
@@ -35,7 +35,7 @@ def build_model(experiment: Experiment) -> keras.Model:
             model_config["builder"], experiment.input_shape,
             outputs=1 if experiment.binary else len(experiment.class_names),
             output_activation="sigmoid" if experiment.binary else "softmax",
-            dtype=DTYPE_POLICIES[experiment["training"]["precision"]],
+            dtype=resolve_precision(experiment["training"]["precision"]).policy,
             **model_config["args"],
         )
     except ModelError as error:
@@ -161,7 +161,7 @@ def train(
     if not model.compiled:  # a resumed checkpoint comes with its optimizer state and schedule
         compile_model(model, experiment, train_samples=len(data.y_train))
     if run is None:
-        run = Run.create(runs_dir, experiment, environment(training["precision"]))
+        run = Run.create(runs_dir, experiment, environment(resolve_precision(training["precision"])))
 
     classes = len(data.class_names)
     weights = class_weights(experiment, data.y_train, data.class_names)

@@ -22,7 +22,7 @@ from shallowdeep.features import BLOCK_NORMS, hog_feature_size
 
 OPTIMIZERS = {"rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "nadam": "Nadam"}
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SUITES = ("seed", "handout", "pooled", "best")
 
 
@@ -130,7 +130,9 @@ SCHEMA: dict[str, Any] = {
         "validation": Field(0.1, (float, str), _validation),
         "class_weight": Field("none", (str, dict), _class_weight),
         "seed": Field(0, int, _at_least(0)),
-        "precision": Field("fp32", str, _one_of(*PRECISIONS)),
+        "precision": Field("auto", str, _one_of(*PRECISIONS),
+                           "auto: mixed bfloat16 where the hardware computes it natively (CPUs with AMX or "
+                           "AVX512_BF16, GPUs from compute capability 8.0), float16 on older GPUs, else fp32"),
         "steps_per_execution": Field(128, int, _at_least(1),
                                      "batches run per call into the backend: same updates, less "
                                      "overhead per batch (raw-2: 1.5x faster at 32 than at 1, another "

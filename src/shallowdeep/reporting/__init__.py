@@ -38,18 +38,24 @@ def _reproduction(document: Document, write: Writer, records: list[RunRecord], s
     backend = environment.get("backend", "?")
     versions = ", ".join(f"{k} {environment[k]}" for k in ("shallowdeep", "python", "numpy", "keras", backend)
                          if environment.get(k))
-    precisions = sorted({r.experiment["training"]["precision"] for r in done})
+    precisions = sorted({_precision_text(r.run.environment) for r in done})
     seeds = sorted({r.experiment["training"]["seed"] for r in done})
     document.table(["", ""], [
         [write("repro_machine"), write("repro_cores", cpu=environment.get("cpu", "?"),
                                        cores=environment.get("cpu_count", "?"))],
         [write("repro_versions"), f"{versions}; backend {backend}"],
-        [write("repro_precision"), ", ".join(precisions) or "–"],
+        [write("repro_precision"), "; ".join(precisions) or "–"],
         [write("repro_seeds"), ", ".join(map(str, seeds)) or "–"],
         [write("repro_time"), _duration(seconds)],
         [write("repro_training"), _duration(sum(r.run.metrics["training_seconds"] for r in done))],
         [write("repro_command"), f"`{command}`"],
     ])
+
+
+def _precision_text(environment: dict) -> str:
+    """``bf16 (why)``; runs of 0.1 recorded the precision alone."""
+    reason = environment.get("precision_reason")
+    return f"{environment.get('precision', '?')} ({reason})" if reason else environment.get("precision", "?")
 
 
 def _as_record(item: Run | RunRecord) -> RunRecord:

@@ -70,7 +70,7 @@ def beyond_the_lab(document: Document, write: Writer, images: Images, best: list
         document.paragraph(write(
             "beyond_recipe", params=write.count(run.metrics["params"]), epochs=run.metrics["epochs"],
             batch=training["batch_size"], optimizer=OPTIMIZERS[training["optimizer"]], schedule=schedule,
-            lr=write.figure(training["optimizer_args"]["learning_rate"]), precision=training["precision"],
+            lr=write.figure(training["optimizer_args"]["learning_rate"]), precision=run.environment["precision"],
             augmentation=_augmentation_text(write, training["augmentation"]),
             seconds=write.num(run.metrics["training_seconds"], 0),
             source=record.experiment["reference"].get("source", "–"),
