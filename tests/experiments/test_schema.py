@@ -42,7 +42,7 @@ def test_the_resolved_experiment_shows_every_default():
         "learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7,
         "centered": False, "use_ema": False, "ema_momentum": 0.99,
     }
-    assert resolved["training"]["seed"] == 0 and resolved["training"]["precision"] == "fp32"
+    assert resolved["training"]["seed"] == 0 and resolved["training"]["precision"] == "auto"
     assert resolved["model"]["args"]["pool"] == "last" and resolved["model"]["args"]["pool_size"] == 2
     assert resolved["features"]["hog"]["block_norm"] == "L2-Hys"
 
@@ -99,7 +99,7 @@ def test_an_override_changes_the_digest_a_description_does_not():
         (["features.kind=hog", "features.hog.pixels_per_cell=20", "features.hog.cells_per_block=2"],
          "features.hog.cells_per_block = 2 is not allowed; expected at most 1"),
         (["training.class_weight=heavy"], "\"none\", \"balanced\" or a table"),
-        (["training.precision=fp16"], "one of 'fp32', 'bf16'"),
+        (["training.precision=fp8"], "one of 'auto', 'fp32', 'bf16', 'fp16'"),
         (["training.schedule=step"], "training.schedule = \"step\" is not allowed; expected one of 'constant', 'cosine'"),
         (["training.warmup_epochs=5"], "training.warmup_epochs = 5.0 is not allowed; expected at most training.epochs = 4"),
         (["training.label_smoothing=1.0"], "expected a number in [0, 1)"),
