@@ -99,20 +99,21 @@ def test_an_interrupted_run_keeps_its_epochs_and_resumes(real_data_dir, tmp_path
     assert not list(run.path.glob("checkpoint-*"))
 
 
-def test_a_killed_training_process_resumes_from_its_last_checkpoint(real_data_dir, tmp_path):
-    command = [str(Path(sys.executable).with_name("shallowdeep")), "train", "raw-1",
-               "--set", "dataset.train_limit=6000", "--set", "dataset.test_limit=100",
-               "--set", "training.epochs=4", "--set", "training.batch_size=32",
-               "--runs-dir", str(tmp_path), "--data-dir", str(real_data_dir), "--no-progress"]
+def test_a_killed_training_process_resumes_into_the_run_that_would_have_been(real_data_dir, tmp_path):
+    settings = ["dataset.train_limit=6000", "dataset.test_limit=100", "training.epochs=4", "training.batch_size=32",
+                'training.precision="fp32"']
+    command = [str(Path(sys.executable).with_name("shallowdeep")), "train", "raw-2",
+               *(part for setting in settings for part in ("--set", setting)),
+               "--runs-dir", str(tmp_path / "killed"), "--data-dir", str(real_data_dir), "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        states = list(tmp_path.glob("raw-1/*.partial/state.json"))
+        states = list((tmp_path / "killed").glob("raw-2/*.partial/state.json"))
         if states and json.loads(states[0].read_text()).get("epochs_done", 0) >= 1:
             state = states[0]
             break
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert state is not None and process.poll() is None, "the run should still be training"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
@@ -121,8 +122,13 @@ def test_a_killed_training_process_resumes_from_its_last_checkpoint(real_data_di
 
     finished = subprocess.run(command + ["--resume"], capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
-    history = (state.parent.with_name(state.parent.name.removesuffix(".partial")) / "history.csv").read_text()
-    assert len(history.splitlines()) == 1 + 4
+    resumed = Run.open(state.parent.with_name(state.parent.name.removesuffix(".partial")))
+    left_alone = train(load_experiment("raw-2", settings), runs_dir=tmp_path / "left-alone",
+                       data_dir=real_data_dir, progress=False)
+    # Dropout masks and the order of examples continue where they were: the same run, epoch for epoch.
+    for after_kill, uninterrupted in zip(resumed.history, left_alone.history, strict=True):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert after_kill[key] == pytest.approx(uninterrupted[key], abs=1e-6), (after_kill["epoch"], key)
 
 
 def test_balanced_class_weights_follow_the_lab_s_formula_and_reach_keras(real_data_dir, real_chest_xray, tmp_path):
@@ -172,7 +178,8 @@ def test_the_cosine_schedule_warms_up_to_the_peak_then_decays_to_zero():
 
 def test_an_augmented_cosine_run_resumes_with_its_schedule(real_data_dir, tmp_path, monkeypatch):
     experiment = load_experiment("mnist-fast", ["dataset.train_limit=512", "dataset.test_limit=100",
-                                                "training.epochs=2", "training.augmentation.rotation=10"])
+                                                "training.epochs=2", "training.augmentation.rotation=10",
+                                                'training.precision="fp32"'])
     real_save = Run.save_checkpoint
 
     def crash_after_first_epoch(run, model, history, **state):
@@ -185,5 +192,8 @@ def test_an_augmented_cosine_run_resumes_with_its_schedule(real_data_dir, tmp_pa
     monkeypatch.setattr(Run, "save_checkpoint", real_save)
     run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False, resume=True)
     assert [row["epoch"] for row in run.history] == [1, 2]
+    left_alone = train(experiment, runs_dir=tmp_path / "left-alone", data_dir=real_data_dir, progress=False)
+    for resumed, uninterrupted in zip(_without_time(run.history), _without_time(left_alone.history), strict=True):
+        assert resumed == pytest.approx(uninterrupted, abs=1e-6)  # augmentation draws continue where they were
     model = run.model
     assert int(model.optimizer.iterations) == 2 * 4  # 512 images in batches of 128, twice: one schedule

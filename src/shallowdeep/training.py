@@ -3,8 +3,9 @@
 :func:`train` is what ``shallowdeep train`` and ``shallowdeep.train`` run; it returns the
 finished :class:`~shallowdeep.runs.Run`. It is reproducible on a CPU (the same seed gives
 the same history), keeps every completed epoch when interrupted (Ctrl-C, crash, kill) and can
-continue from the last one (``resume=True``). A resumed run re-seeds at the epoch it continues
-from, so it is deterministic too, but not bit-identical to a run that was never interrupted.
+continue from the last one (``resume=True``). A resumed run is the run that would have been: each
+epoch's order of examples is drawn from (seed, epoch), and the checkpoint keeps the model, its
+optimizer and the state of its random generators (dropout, augmentation).
 """
 
 from __future__ import annotations
@@ -108,8 +109,39 @@ def targets(labels: np.ndarray, experiment: Experiment, classes: int) -> np.ndar
     return labels
 
 
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` visits the ``count`` training examples: a permutation
+    drawn from ``(seed, epoch)`` alone, so that a resumed run visits them as the uninterrupted run
+    would have (Keras' own shuffling draws from a generator whose position a restart loses)."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def random_state(model: keras.Model) -> list[list[int]]:
+    """The position of every random generator in ``model`` (dropout masks, augmentation draws).
+
+    Keras saves a model's weights and optimizer but not its ``SeedGenerator`` states; they are
+    the model's variables that are not weights (``model.variables`` minus ``model.weights``).
+    """
+    weights = {id(variable) for variable in model.weights}
+    return [np.asarray(keras.ops.convert_to_numpy(variable)).tolist() for variable in model.variables
+            if id(variable) not in weights]
+
+
+def restore_random_state(model: keras.Model, state: list[list[int]] | None) -> None:
+    """Put ``model``'s random generators back where :func:`random_state` found them."""
+    if state is None:  # a checkpoint written before random states were kept
+        return
+    weights = {id(variable) for variable in model.weights}
+    generators = [variable for variable in model.variables if id(variable) not in weights]
+    if len(generators) != len(state):
+        raise ValueError(f"the checkpoint has {len(state)} random generator states, the model {len(generators)}")
+    for variable, value in zip(generators, state):
+        variable.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: record its metrics and wall time, then checkpoint the run."""
+    """After each epoch: record its metrics and wall time, then checkpoint the run (the model, its
+    optimizer and the state of its random generators)."""
 
     def __init__(self, run: Run, history: list[dict[str, float]]):
         super().__init__()
@@ -123,7 +155,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k in HISTORY_COLUMNS}}
         row["seconds"] = time.perf_counter() - self.started
         self.history.append(row)
-        self.run.save_checkpoint(self.model, self.history)
+        self.run.save_checkpoint(self.model, self.history, random_state=random_state(self.model))
 
 
 def _verbosity(progress: bool) -> int:
@@ -151,9 +183,10 @@ def train(
     epochs_done = run.epochs_done if run else 0
     history = run.history if run else []
 
-    keras.utils.set_random_seed(training["seed"] + epochs_done)
+    keras.utils.set_random_seed(training["seed"])
     if run and epochs_done:
         model = run.load_checkpoint()
+        restore_random_state(model, run.state.get("random_state"))
     else:
         model = build_model(experiment)  # before loading data: a bad model fails fast
     if data is None:
@@ -165,13 +198,14 @@ def train(
 
     classes = len(data.class_names)
     weights = class_weights(experiment, data.y_train, data.class_names)
-    if epochs_done < training["epochs"]:
+    y_train, validation = targets(data.y_train, experiment, classes), (data.x_val, targets(data.y_val, experiment, classes))
+    checkpoint = EpochCheckpoint(run, history)
+    for epoch in range(epochs_done, training["epochs"]):
+        order = epoch_order(len(y_train), training["seed"], epoch)
         model.fit(
-            data.x_train, targets(data.y_train, experiment, classes),
-            batch_size=training["batch_size"], epochs=training["epochs"], initial_epoch=epochs_done,
-            validation_data=(data.x_val, targets(data.y_val, experiment, classes)),
-            class_weight=weights, shuffle=True, verbose=_verbosity(progress),
-            callbacks=[EpochCheckpoint(run, history)],
+            data.x_train[order], y_train[order], batch_size=training["batch_size"], epochs=epoch + 1,
+            initial_epoch=epoch, validation_data=validation, class_weight=weights, shuffle=False,
+            verbose=_verbosity(progress), callbacks=[checkpoint],
         )
     evaluation_started = time.perf_counter()
     evaluation = evaluate_model(model, experiment, data)
