@@ -53,9 +53,10 @@ def _fraction(value) -> str | None:
     return None if 0.0 < value < 1.0 else "a number strictly between 0 and 1"
 
 
-def _positive_pair(value) -> str | None:
-    ok = len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
-    return None if ok else "two positive integers [height, width]"
+def _image_size(value) -> str | None:
+    ok = len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= MAX_IMAGE_SIDE
+                                 for v in value)
+    return None if ok else f"two integers [height, width] from 8 to {MAX_IMAGE_SIDE}"
 
 
 def _validation(value) -> str | None:
@@ -82,6 +83,50 @@ def _below(upper) -> Callable[[Any], str | None]:
     return lambda value: None if 0 <= value < upper else f"a number in [0, {upper:g})"
 
 
+def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    return lambda value: None if value is None else check(value)
+
+
+def _number(condition: Callable[[float], bool], allowed: str) -> Callable[[Any], str | None]:
+    def check(value) -> str | None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and condition(value)
+        return None if ok else allowed
+    return check
+
+
+def _boolean(value) -> str | None:
+    return None if isinstance(value, bool) else "true or false"
+
+
+def _whole(minimum: int) -> Callable[[Any], str | None]:
+    return lambda value: None if isinstance(value, int) and not isinstance(value, bool) and value >= minimum \
+        else f"an integer of at least {minimum}"
+
+
+#: What the Keras optimizers' arguments allow (Keras itself checks some of them only once training
+#: starts, with a traceback). ``learning_rate`` is the peak of a cosine schedule.
+OPTIMIZER_ARGUMENT_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "learning_rate": _number(lambda v: v > 0, "a number greater than 0"),
+    "rho": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "beta_1": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "beta_2": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "ema_momentum": _number(lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "epsilon": _number(lambda v: v > 0, "a number greater than 0"),
+    "momentum": _number(lambda v: v >= 0, "a number of at least 0"),
+    "weight_decay": _optional(_number(lambda v: v >= 0, "a number of at least 0")),
+    "clipnorm": _optional(_number(lambda v: v > 0, "a number greater than 0")),
+    "clipvalue": _optional(_number(lambda v: v > 0, "a number greater than 0")),
+    "global_clipnorm": _optional(_number(lambda v: v > 0, "a number greater than 0")),
+    "loss_scale_factor": _optional(_number(lambda v: v > 0, "a number greater than 0")),
+    "ema_overwrite_frequency": _optional(_whole(1)),
+    "gradient_accumulation_steps": _optional(_whole(1)),
+    "centered": _boolean, "amsgrad": _boolean, "nesterov": _boolean, "use_ema": _boolean,
+}
+#: The largest side of an image the chest X-ray loader makes (the arrays of 5,840 images at 512 x 512
+#: take 6 GiB as float32).
+MAX_IMAGE_SIDE = 512
+
+
 def _threshold(value) -> str | None:
     if value == "validation" or (isinstance(value, float) and 0.0 < value < 1.0):
         return None
@@ -97,7 +142,7 @@ SCHEMA: dict[str, Any] = {
     "reference": Field({}, dict, help="published figures to show beside ours (report)"),
     "dataset": {
         "name": Field("mnist", str, _one_of(*DATASETS)),
-        "image_size": Field([28, 28], list, _positive_pair,
+        "image_size": Field([28, 28], list, _image_size,
                             "image size; MNIST is 28x28, PneumoniaMNIST 28/64/128/224 square"),
         "val_fraction": Field(0.1, float, _fraction,
                               "chest_xray without a val folder: share of train carved out for validation"),
@@ -129,7 +174,7 @@ SCHEMA: dict[str, Any] = {
         "epochs": Field(10, int, _at_least(1)),
         "validation": Field(0.1, (float, str), _validation),
         "class_weight": Field("none", (str, dict), _class_weight),
-        "seed": Field(0, int, _at_least(0)),
+        "seed": Field(0, int, lambda v: None if 0 <= v < 2**31 else "an integer from 0 to 2**31 - 1"),
         "precision": Field("auto", str, _one_of(*PRECISIONS),
                            "auto: mixed bfloat16 where the hardware computes it natively (CPUs with AMX or "
                            "AVX512_BF16, GPUs from compute capability 8.0), float16 on older GPUs, else fp32"),
@@ -216,12 +261,24 @@ def _simple_defaults(callable_) -> dict[str, Any]:
     return defaults
 
 
-def _resolve_callable_args(source: str, key: str, given: dict, defaults: dict, accepted: Iterable[str]) -> dict:
+def _resolve_callable_args(source: str, key: str, given: dict, defaults: dict, accepted: Iterable[str],
+                           problem: Callable[[str, Any], str | None]) -> dict:
+    """``given`` arguments of a builder or optimizer: known names only, each value checked by
+    ``problem(name, value)``, defaults filled in."""
     accepted = set(accepted)
     unknown = sorted(set(given) - accepted)
     if unknown:
         raise ConfigError(f"{source}: unknown key {key}.{unknown[0]}; allowed: {', '.join(sorted(accepted))}")
+    for name, value in given.items():
+        allowed = problem(name, value)
+        if allowed:
+            raise _problem(source, f"{key}.{name}", value, allowed)
     return {**defaults, **given}
+
+
+def _optimizer_problem(name: str, value: Any) -> str | None:
+    check = OPTIMIZER_ARGUMENT_CHECKS.get(name)
+    return check(value) if check else None
 
 
 def _check_consistency(source: str, config: dict) -> None:
@@ -283,12 +340,13 @@ def validate(table: dict, source: str) -> dict[str, Any]:
     config["model"]["args"] = _resolve_callable_args(
         source, "model.args", config["model"]["args"],
         {k: list(v) if isinstance(v, tuple) else v for k, v in builder_defaults.items()}, builder_defaults,
+        models.argument_problem,
     )
     optimizer_class = getattr(keras.optimizers, OPTIMIZERS[config["training"]["optimizer"]])
     accepted = [p for p in inspect.signature(optimizer_class).parameters if p not in ("name", "kwargs")]
     config["training"]["optimizer_args"] = _resolve_callable_args(
         source, "training.optimizer_args", config["training"]["optimizer_args"],
-        _simple_defaults(optimizer_class), accepted,
+        _simple_defaults(optimizer_class), accepted, _optimizer_problem,
     )
     _check_consistency(source, config)
     return config

@@ -13,7 +13,9 @@ import os
 from shallowdeep.backend import keras
 from shallowdeep.models import builders as _builders  # noqa: F401 (registers the builders)
 from shallowdeep.models.augmentation import RandomAffine, with_augmentation
-from shallowdeep.models.registry import ModelError, create_model, list_models, model_arguments, register_model
+from shallowdeep.models.registry import (
+    ARGUMENT_CHECKS, ModelError, argument_problem, create_model, list_models, model_arguments, register_model,
+)
 from shallowdeep.models.weights import LayerWeights, total_formula, weight_table, weight_table_markdown
 
 
@@ -24,9 +26,11 @@ def load_model(path: str | os.PathLike) -> keras.Model:
 
 
 __all__ = [
+    "ARGUMENT_CHECKS",
     "LayerWeights",
     "ModelError",
     "RandomAffine",
+    "argument_problem",
     "create_model",
     "list_models",
     "load_model",

@@ -22,6 +22,51 @@ class ModelError(ShallowDeepError, ValueError):
     """A model cannot be built with the arguments given."""
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(value: Any) -> str | None:
+    return None if _is_int(value) and value >= 1 else "a positive integer"
+
+
+def _fraction_below_one(value: Any) -> str | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0
+    return None if ok else "a number in [0, 1)"
+
+
+def _units(allow_empty: bool) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, (list, tuple)) and (allow_empty or value) and all(_is_int(v) and v >= 1 for v in value)
+        return None if ok else "a list of positive integers" + ("" if allow_empty else " (at least one)")
+    return check
+
+
+def _blocks(value: Any) -> str | None:
+    ok = isinstance(value, (list, tuple)) and value and all(_units(False)(block) is None for block in value)
+    return None if ok else "a list of blocks, each a list of positive integers (filters per convolution)"
+
+
+#: What the builders' numeric arguments allow; one meaning per name, whatever the builder.
+ARGUMENT_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "hidden": _units(allow_empty=False),
+    "filters": _units(allow_empty=False),
+    "dense": _units(allow_empty=True),
+    "blocks": _blocks,
+    "kernel_size": _positive_int,
+    "pool_size": _positive_int,
+    "stride": _positive_int,
+    "dropout": _fraction_below_one,
+    "block_dropout": _fraction_below_one,
+}
+
+
+def argument_problem(argument: str, value: Any) -> str | None:
+    """What ``argument`` allows, if ``value`` is not allowed; None when it is (or is not checked)."""
+    check = ARGUMENT_CHECKS.get(argument)
+    return check(value) if check else None
+
+
 def register_model(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
     """Decorator: make ``builder`` available to experiment files under its function name."""
     _REGISTRY[builder.__name__] = builder
@@ -65,6 +110,10 @@ def create_model(
         raise ModelError(
             f"model {name!r} has no argument {', '.join(unknown)}; it takes: {', '.join(allowed)}"
         )
+    for argument, value in arguments.items():
+        problem = argument_problem(argument, value)
+        if problem:
+            raise ModelError(f"{argument} = {value!r} is not allowed; expected {problem}")
     return _builder(name)(
         input_shape=tuple(input_shape), outputs=outputs,
         output_activation=output_activation, dtype=dtype, **arguments,
