@@ -22,6 +22,7 @@ LAYERS = [
     {"prepare", "evaluation"},
     {"runs"},
     {"training", "predict"},
+    {"estimates"},
     {"reporting"},
     {"lab"},
     {"api"},

@@ -88,6 +88,17 @@ def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir,
 
 
 @pytest.mark.slow
+def test_the_lab_forecasts_its_time_then_says_elapsed_and_left(real_data_dir, tmp_path, capsys):
+    run_lab(out=tmp_path, experiments=["handout-raw", "handout-hog"], quick=True, estimate=True,
+            data_dir=real_data_dir, progress=False)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("estimate for this machine (") and "total about" in printed[0]
+    assert "handout-raw" in printed[0] and "handout-hog" in printed[0]
+    done = [line for line in printed if ": done in " in line]
+    assert len(done) == 2 and all("elapsed" in line and "left" in line for line in done)
+
+
+@pytest.mark.slow
 def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(quick_lab, real_data_dir, tmp_path, capsys):
     lab_out, _ = quick_lab
     out = tmp_path / "out"

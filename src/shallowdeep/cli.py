@@ -319,6 +319,8 @@ def _add_lab_parser(commands) -> None:
                         help="override every experiment's precision (default: each experiment's, auto for most)")
     _add_data_dir(parser)
     parser.add_argument("--xray-dir", metavar="DIR", help="the chest X-ray folder (default: found in the data directory)")
+    parser.add_argument("--no-estimate", action="store_true",
+                        help="skip the short probe that forecasts each experiment's time on this machine")
     _add_no_progress(parser)
     parser.set_defaults(handler=_run_lab)
 
@@ -332,6 +334,7 @@ def _run_lab(args: argparse.Namespace) -> int:
         result = run_lab(
             args.suite, args.out, quick=args.quick, lang=args.lang, force=args.force, precision=args.precision,
             data_dir=args.data_dir, xray_dir=args.xray_dir, progress=not args.no_progress, command=command,
+            estimate=False if args.no_estimate else None,
         )
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished experiments and completed epochs are kept in {args.out}; run the "

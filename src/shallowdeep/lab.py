@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from shallowdeep import training
+from shallowdeep.backend import current_device
 from shallowdeep.data import find_chest_xray
 from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
+from shallowdeep.estimates import Progress, minutes, probe
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
 from shallowdeep.reporting import write_report
 from shallowdeep.runs import Outcome, Run, RunRecord
@@ -66,6 +68,51 @@ def _release_memory() -> None:
     gc.collect()
 
 
+@dataclass
+class _Planned:
+    """One experiment of the lab before it runs: skipped, reused, or to be trained."""
+
+    base: Experiment
+    experiment: Experiment
+    record: RunRecord | None = None  # known already: skipped or reused
+    why_skipped: str = ""
+
+
+def _plan(bases: list[Experiment], runs_dir: Path, quick: bool, force: bool, precision: str | None,
+          xray_dir: Path | None, xray_root: Path | None) -> list[_Planned]:
+    planned = []
+    for base in bases:
+        if base.dataset == "chest_xray" and not base["dataset"]["path"] and (xray_root is None or not xray_root.is_dir()):
+            where = f"{xray_dir} does not exist" if xray_dir else "no chest X-ray folder in the data directory"
+            record = RunRecord(base.name, base, Outcome.SKIPPED, error=f"{where}. {CHEST_XRAY_HOW_TO_GET}")
+            planned.append(_Planned(base, base, record, why_skipped=where))
+            continue
+        experiment = base.with_overrides(_overrides(base, quick, precision, xray_dir))
+        finished = None if force else Run.find_finished(runs_dir, experiment)
+        record = RunRecord(base.name, experiment, Outcome.REUSED, finished) if finished else None
+        planned.append(_Planned(base, experiment, record))
+    return planned
+
+
+def _estimate(planned: list[_Planned], runs_dir: Path) -> dict[str, float]:
+    """Probe every experiment to train and print the forecast; seconds by experiment."""
+    to_train = [item.experiment for item in planned if item.record is None]
+    if not to_train:
+        return {}
+    started = time.perf_counter()
+    forecasts = {}
+    for experiment in to_train:
+        estimate = probe(experiment)
+        interrupted = Run.find_interrupted(runs_dir, experiment)
+        done = interrupted.epochs_done if interrupted else 0
+        forecasts[experiment.name] = estimate.seconds - done * estimate.seconds_per_epoch
+    device = current_device()
+    print(f"estimate for this machine ({device.name}), from a {time.perf_counter() - started:.0f} s probe: "
+          + ", ".join(f"{name} {minutes(seconds)}" for name, seconds in forecasts.items())
+          + f"; total about {minutes(sum(forecasts.values()))}", flush=True)
+    return forecasts
+
+
 def run_lab(
     suite: str = "seed",
     out: str | os.PathLike = "lab-report",
@@ -78,11 +125,15 @@ def run_lab(
     data_dir: str | os.PathLike | None = None,
     xray_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    estimate: bool | None = None,
     command: str = "shallowdeep lab",
 ) -> LabResult:
     """Train (or reuse) every experiment of ``suite`` and write ``<out>/report.md`` and ``report.html``.
 
-    ``experiments`` (preset names or TOML files) replaces the suite's presets.
+    ``experiments`` (preset names or TOML files) replaces the suite's presets. Before training,
+    each experiment to train is probed briefly and the forecast printed (``estimate``; default:
+    yes, except ``quick`` runs, which are shorter than their probe); during the lab, each
+    experiment's line gives the elapsed time and the time left.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -90,22 +141,22 @@ def run_lab(
     xray_path = Path(xray_dir) if xray_dir else None
     xray_root = xray_path or find_chest_xray(data_dir)
     bases = [load_experiment(name) for name in (experiments if experiments is not None else suite_members(suite))]
-    order = training_order(bases)
+    planned = _plan(training_order(bases), runs_dir, quick, force, precision, xray_path, xray_root)
+    forecasts = _estimate(planned, runs_dir) if (not quick if estimate is None else estimate) else {}
+    clock = Progress(forecasts)
     records: dict[str, RunRecord] = {}
-    for position, base in enumerate(order, start=1):
-        name, tag = base.name, f"[{position}/{len(order)}] {base.name}"
-        if base.dataset == "chest_xray" and not base["dataset"]["path"] and (xray_root is None or not xray_root.is_dir()):
-            where = f"{xray_dir} does not exist" if xray_dir else "no chest X-ray folder in the data directory"
-            print(f"{tag}: skipped ({where})", flush=True)
-            records[name] = RunRecord(name, base, Outcome.SKIPPED, error=f"{where}. {CHEST_XRAY_HOW_TO_GET}")
+    for position, item in enumerate(planned, start=1):
+        experiment, name = item.experiment, item.experiment.name
+        tag = f"[{position}/{len(planned)}] {name}"
+        if item.record is not None:
+            records[name] = item.record
+            if item.record.outcome is Outcome.SKIPPED:
+                print(f"{tag}: skipped ({item.why_skipped})", flush=True)
+            else:
+                print(f"{tag}: reusing {item.record.run.path}", flush=True)
             continue
-        experiment = base.with_overrides(_overrides(base, quick, precision, xray_path))
-        finished = None if force else Run.find_finished(runs_dir, experiment)
-        if finished is not None:
-            print(f"{tag}: reusing {finished.path}", flush=True)
-            records[name] = RunRecord(name, experiment, Outcome.REUSED, finished)
-            continue
-        print(f"{tag}: training {experiment['training']['epochs']} epoch(s)", flush=True)
+        forecast = f", about {minutes(forecasts[name])}" if name in forecasts else ""
+        print(f"{tag}: training {experiment['training']['epochs']} epoch(s){forecast}", flush=True)
         begun = time.perf_counter()
         try:
             run = training.train(experiment, runs_dir=runs_dir, data_dir=data_dir, resume=True, progress=progress)
@@ -119,8 +170,13 @@ def run_lab(
             print(f"{tag}: FAILED: {message} (traceback in {log})", flush=True)
             records[name] = RunRecord(name, experiment, Outcome.FAILED, error=message,
                                       seconds=time.perf_counter() - begun)
+            clock.skipped(name)
             continue
-        records[name] = RunRecord(name, experiment, Outcome.TRAINED, run, seconds=time.perf_counter() - begun)
+        seconds = time.perf_counter() - begun
+        records[name] = RunRecord(name, experiment, Outcome.TRAINED, run, seconds=seconds)
+        clock.finished(name, seconds)
+        print(f"{tag}: done in {minutes(seconds)}; {clock.line() if forecasts else f'elapsed {minutes(clock.elapsed)}'}",
+              flush=True)
         _release_memory()
     in_report_order = [records[base.name] for base in bases]
     markdown, html = write_report(in_report_order, out, suite=suite, quick=quick, lang=lang, command=command,

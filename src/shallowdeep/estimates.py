@@ -1,0 +1,144 @@
+"""How long an experiment will take on this machine, from a short measured probe.
+
+The time of a training run is mostly ``epochs x (training steps x seconds per step + validation
+steps x seconds per validation step)``, plus what is paid once: building and tracing the model,
+loading the data, the final evaluation, saving. :func:`probe` measures the two per-step costs on
+this machine by training and evaluating the experiment's own model, at its batch size, precision
+and batches per backend call, on random inputs of its input shape (the arithmetic does not depend
+on the pixels), for about a second; the counts of steps come from the dataset's known sizes. No
+dataset is loaded. A model's first steps include tracing it into a graph, so the timed steps
+follow a warm-up call whose duration is counted once, as the run will pay it once.
+
+Timings on a shared machine move with its load: an estimate is a forecast, corrected while the
+lab runs (:class:`Progress`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from shallowdeep.backend import keras
+from shallowdeep.data.info import DATASETS
+from shallowdeep.experiments import Experiment
+from shallowdeep.training import build_model, compile_model, targets
+
+#: Seconds of stepping timed per probe; enough for a stable mean, cheap against a lab.
+PROBE_SECONDS = 0.6
+#: Seconds per experiment the probe does not see: data from the cache, evaluation, figures, files
+#: (measured on 2-core machines: 1-3 s; a first decode of the 5,840 chest X-rays adds about 4-30 s).
+FIXED_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The forecast of one experiment: its wall time and what it is made of."""
+
+    name: str
+    seconds: float
+    epochs: int
+    seconds_per_epoch: float
+    once_seconds: float
+
+
+def split_sizes(experiment: Experiment) -> tuple[int, int, int]:
+    """(train, validation, test) examples the experiment will use, from the dataset's known sizes."""
+    dataset, training = experiment["dataset"], experiment["training"]
+    sizes = DATASETS[experiment.dataset].n_samples
+    train, test = sizes["train"], sizes["test"]
+    if training["validation"] == "dataset":
+        validation = sizes["val"] if experiment.dataset != "chest_xray" else round(train * dataset["val_fraction"])
+        train -= validation if experiment.dataset == "chest_xray" else 0
+    else:
+        validation = round(train * training["validation"])
+        train -= validation
+    if dataset["train_limit"]:
+        fraction = min(1.0, dataset["train_limit"] / sizes["train"])
+        train, validation = round(train * fraction), round(validation * fraction)
+    if dataset["test_limit"]:
+        test = min(test, dataset["test_limit"])
+    return max(train, 1), max(validation, 1), test
+
+
+def _timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def probe(experiment: Experiment) -> Estimate:
+    """Measure one experiment's training and validation steps here and forecast its wall time."""
+    training = experiment["training"]
+    batch = training["batch_size"]
+    train_size, validation_size, test_size = split_sizes(experiment)
+    rng = np.random.default_rng(0)
+    classes = len(experiment.class_names)
+    model = build_model(experiment)
+    compile_model(model, experiment, train_samples=train_size)
+
+    def data(batches: int):
+        count = batches * batch
+        x = rng.random((count, *experiment.input_shape), dtype=np.float32)
+        return x, targets(rng.integers(0, classes, count), experiment, classes)
+
+    x, y = data(2)
+    once = _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0))
+    once += _timed(lambda: model.evaluate(x, y, batch_size=batch, verbose=0))
+    batches, train_step = 4, 0.0
+    while True:  # double the steps until they take long enough to time
+        x, y = data(batches)
+        elapsed = _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False))
+        if elapsed >= PROBE_SECONDS or batches >= math.ceil(train_size / batch):
+            train_step = elapsed / batches
+            break
+        batches *= 2
+    validation_step = _timed(lambda: model.evaluate(x, y, batch_size=batch, verbose=0)) / batches
+    keras.backend.clear_session()
+    steps, validation_steps = math.ceil(train_size / batch), math.ceil(validation_size / batch)
+    per_epoch = steps * train_step + validation_steps * validation_step
+    evaluation = (validation_size + test_size) * validation_step / batch  # one prediction per example
+    once += evaluation + FIXED_SECONDS
+    return Estimate(experiment.name, training["epochs"] * per_epoch + once, training["epochs"], per_epoch, once)
+
+
+def minutes(seconds: float) -> str:
+    """``"45 s"``, ``"3.2 min"``, ``"1 h 05 min"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    hours, rest = divmod(round(seconds / 60), 60)
+    return f"{hours} h {rest:02d} min"
+
+
+class Progress:
+    """Elapsed time and time left, the forecast corrected by how the finished experiments went."""
+
+    def __init__(self, estimates: dict[str, float]):
+        self.remaining = dict(estimates)
+        self.started = time.perf_counter()
+        self.forecast_done = 0.0
+        self.actual_done = 0.0
+
+    def finished(self, name: str, seconds: float) -> None:
+        self.forecast_done += self.remaining.pop(name, 0.0)
+        self.actual_done += seconds
+
+    def skipped(self, name: str) -> None:
+        self.remaining.pop(name, None)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    @property
+    def left(self) -> float:
+        """The remaining forecast, scaled by actual / forecast time of what is done."""
+        correction = self.actual_done / self.forecast_done if self.forecast_done else 1.0
+        return sum(self.remaining.values()) * correction
+
+    def line(self) -> str:
+        return f"elapsed {minutes(self.elapsed)}, about {minutes(self.left)} left"
