@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shallowdeep import training
-from shallowdeep.backend import current_device
+from shallowdeep.backend import current_device, keras
 from shallowdeep.data import find_chest_xray
 from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
 from shallowdeep.estimates import Progress, minutes, probe
@@ -62,8 +62,6 @@ def _overrides(base: Experiment, quick: bool, precision: str | None, xray_dir: P
 
 def _release_memory() -> None:
     """Drop the finished experiment's model, graphs and arrays before the next one is built."""
-    from shallowdeep.backend import keras
-
     keras.backend.clear_session()
     gc.collect()
 
@@ -72,7 +70,6 @@ def _release_memory() -> None:
 class _Planned:
     """One experiment of the lab before it runs: skipped, reused, or to be trained."""
 
-    base: Experiment
     experiment: Experiment
     record: RunRecord | None = None  # known already: skipped or reused
     why_skipped: str = ""
@@ -85,12 +82,12 @@ def _plan(bases: list[Experiment], runs_dir: Path, quick: bool, force: bool, pre
         if base.dataset == "chest_xray" and not base["dataset"]["path"] and (xray_root is None or not xray_root.is_dir()):
             where = f"{xray_dir} does not exist" if xray_dir else "no chest X-ray folder in the data directory"
             record = RunRecord(base.name, base, Outcome.SKIPPED, error=f"{where}. {CHEST_XRAY_HOW_TO_GET}")
-            planned.append(_Planned(base, base, record, why_skipped=where))
+            planned.append(_Planned(base, record, why_skipped=where))
             continue
         experiment = base.with_overrides(_overrides(base, quick, precision, xray_dir))
         finished = None if force else Run.find_finished(runs_dir, experiment)
         record = RunRecord(base.name, experiment, Outcome.REUSED, finished) if finished else None
-        planned.append(_Planned(base, experiment, record))
+        planned.append(_Planned(experiment, record))
     return planned
 
 
