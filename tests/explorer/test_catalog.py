@@ -39,8 +39,8 @@ def test_with_nothing_named_the_lab_s_report_folder_is_looked_in(lab_report, mon
 def test_runs_of_the_same_name_get_their_own_keys_and_labels(lab_report, tmp_path):
     shutil.copytree(OLD_RUNS, tmp_path / "runs")
     entries = catalog(find_runs([lab_report, tmp_path / "runs"]))
-    assert [entry.key for entry in entries] == ["handout-hog", "tiny-xray", "handout-hog-2", "tiny-xray-2"]
-    assert entries[0].label.startswith("handout-hog (runs-quick/") and entries[2].label.startswith("handout-hog (runs/")
+    assert [entry.key for entry in entries] == ["handout-hog", "handout-hog-2", "tiny-xray", "tiny-xray-2"]
+    assert entries[0].label.startswith("handout-hog (runs-quick/") and entries[1].label.startswith("handout-hog (runs/")
 
 
 def test_a_place_without_finished_runs_is_refused_saying_what_to_give(tmp_path, monkeypatch):

@@ -112,9 +112,17 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "run"
 
 
+def _shallow_to_deep(run: Run) -> tuple[bool, int]:
+    """MNIST runs first, from the MLPs on pixels to the CNNs, as the lab tells them; then the others."""
+    experiment = run.experiment
+    return experiment.dataset != "mnist", list(FAMILIES).index(experiment.features) if experiment.features in FAMILIES else len(FAMILIES)
+
+
 def catalog(runs: Sequence[Run]) -> list[Entry]:
-    """The runs with their keys and labels, in the order given. A name that several runs share
-    gets the runs' folder in its label (``cnn-3 (runs-quick)``) and a numbered key (``cnn-3-2``)."""
+    """The runs with their keys and labels: MNIST's first, shallow to deep, otherwise in the order
+    given. A name that several runs share gets the runs' folder in its label
+    (``cnn-3 (runs-quick/<time>)``) and a numbered key (``cnn-3-2``)."""
+    runs = sorted(runs, key=_shallow_to_deep)
     names = Counter(run.name for run in runs)
     keys: set[str] = set()
     entries = []
