@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from shallowdeep.data.images import read_gray_image
+from shallowdeep.data.images import MAX_PIXELS, read_gray_image
 from shallowdeep.errors import DataError
 from shallowdeep.explorer.catalog import Entry, catalog
 from shallowdeep.explorer.digits import DigitModels
@@ -136,9 +137,10 @@ async def _image_bytes(request: Request) -> bytes:
     return await request.body()
 
 
-def _decode(payload: bytes, max_pixels: int | None = None) -> Any:
+def _decode(payload: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """The request's image as grey levels; a 422 naming what is wrong with it otherwise."""
     try:
-        return read_gray_image(payload, name="the uploaded image", **({"max_pixels": max_pixels} if max_pixels else {}))
+        return read_gray_image(payload, name="the uploaded image", max_pixels=max_pixels)
     except DataError as error:
         raise HTTPException(422, str(error)) from None
 

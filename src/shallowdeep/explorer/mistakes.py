@@ -62,12 +62,21 @@ class Mistakes:
         except ShallowDeepError as error:
             return f"the test images of {entry.run.experiment.dataset} cannot be read: {error}"
 
+    def _unavailable(self, key: str) -> str | None:
+        """Why the images of run ``key``'s cells cannot be shown, or None."""
+        predicted = self._predicted[key]
+        if isinstance(predicted, str):
+            return predicted
+        images = self._test_images[_dataset_key(self.entries[key])]
+        return images if isinstance(images, str) else None
+
     def confusion(self, key: str) -> dict[str, Any]:
+        """The run's test confusion matrix as its metrics hold it, and why its cells cannot be opened, if so."""
         run = self.entries[key].run
         test = run.metrics["test"]
         return {"run": key, "classes": list(run.experiment.class_names), "matrix": test["confusion_matrix"],
                 "samples": test["samples"], "accuracy": test["accuracy"], "threshold": test.get("threshold"),
-                "cells_available": not isinstance(self._predicted[key], str)}
+                "unavailable": self._unavailable(key)}
 
     def _rows(self, key: str) -> tuple[np.ndarray, Any]:
         predicted = self._predicted[key]
@@ -99,7 +108,7 @@ class Mistakes:
         _, predictions = self._rows(key)
         if not 0 <= row < len(predictions.test_indices):
             raise IndexError(f"run {key!r} has test rows 0 to {len(predictions.test_indices) - 1}, not {row}")
-        images = self._test_images[_dataset_key(self.entries[key])]
-        if isinstance(images, str):
-            raise Unavailable(images)
-        return png_bytes(images[predictions.test_indices[row]])
+        reason = self._unavailable(key)
+        if reason:
+            raise Unavailable(reason)
+        return png_bytes(self._test_images[_dataset_key(self.entries[key])][predictions.test_indices[row]])

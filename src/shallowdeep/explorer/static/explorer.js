@@ -219,6 +219,7 @@ async function showMatrix() {
     matrixBox.replaceChildren(element("p", { class: "hint", text: `${confusion.samples} test images, accuracy `
       + `${confusion.accuracy.toFixed(4)}${note}.` }), element("table", {}, element("thead", {}, head),
       element("tbody", {}, ...rows)));
+    if (confusion.unavailable) matrixBox.append(element("p", { class: "error", text: confusion.unavailable }));
   } catch (error) {
     matrixBox.replaceChildren(element("p", { class: "error", text: error.message }));
   }
