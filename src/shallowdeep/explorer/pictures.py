@@ -75,5 +75,5 @@ def heatmap_overlay(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     values = np.clip(np.asarray(stretched, dtype=np.float32), 0.0, 1.0)
     rgba = np.empty((*size, 4), dtype=np.uint8)
     rgba[..., :3] = coloured(values, "jet", 0.0, 1.0)
-    rgba[..., 3] = np.round(values * 150).astype(np.uint8)  # at most 60 % opaque: the image stays visible
+    rgba[..., 3] = np.round(values * 120).astype(np.uint8)  # at most 47 % opaque: the image stays visible
     return rgba
