@@ -91,6 +91,8 @@ def main() -> None:
         app = create_app(runs, data_dir=args.data_dir)
         startup_s = time.perf_counter() - started
         digits = app.state.explorer.digits
+        names = [entry.run.name for entry in digits.entries]
+        precisions = sorted({entry.run.environment.get("precision", "?") for entry in digits.entries})
         models = [entry.run.model for entry in digits.entries]
         png = drawing(args.data_dir)
         seen = normalise_digit(np.asarray(Image.open(io.BytesIO(png)).convert("L"))).image
@@ -121,8 +123,7 @@ def main() -> None:
     eager = rows[0]["median_ms"]
     machine = {"cpu": cpu_name(), "flags": cpu_flags(), "cores": len(os.sched_getaffinity(0)),
                "backend": keras.backend.backend(), "keras": keras.__version__, "python": platform.python_version()}
-    precisions = sorted({entry.run.environment.get("precision", "?") for entry in digits.entries})
-    print(f"{len(models)} MNIST runs ({', '.join(e.run.name for e in digits.entries)}), precision {', '.join(precisions)}; "
+    print(f"{len(models)} MNIST runs ({', '.join(names)}), precision {', '.join(precisions)}; "
           f"start-up {startup_s:.1f} s")
     print(f"CPU: {machine['cpu']}, {machine['cores']} cores, flags {' '.join(machine['flags'])}; "
           f"{machine['backend']}, Keras {machine['keras']}\n")
