@@ -159,12 +159,12 @@ def explore(
     ``runs_dir``), the lab's report folder and ``runs/`` here. ``block=False`` serves from a
     background thread and returns the server (``server.url``, ``server.stop()``), for a notebook.
     """
-    from shallowdeep.explorer import BackgroundServer, allowed_hosts, create_app, find_runs, serve
+    from shallowdeep.explorer import BackgroundServer, accepted_hosts, create_app, find_runs, serve
 
     given = [item for item in runs if isinstance(item, Run)]
     paths = [item for item in runs if not isinstance(item, Run)]
     found = given + (find_runs(paths, runs_dir) if paths or runs_dir is not None or not given else [])
-    app = create_app(found, data_dir=data_dir, allowed_hosts=allowed_hosts(host))
+    app = create_app(found, data_dir=data_dir, allowed_hosts=accepted_hosts(host))
     if block:
         serve(app, host, port, open_browser)
         return None

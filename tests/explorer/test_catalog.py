@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shallowdeep.cli import main
-from shallowdeep.explorer import ExplorerError, allowed_hosts, find_runs
+from shallowdeep.explorer import ExplorerError, accepted_hosts, find_runs
 from shallowdeep.explorer.catalog import catalog
 from shallowdeep.explorer.server import bind, warn_if_exposed
 
@@ -87,9 +87,9 @@ def test_only_loopback_is_served_without_a_warning(capsys):
     assert capsys.readouterr().err == ""
     warn_if_exposed("0.0.0.0")
     assert "warning: listening on 0.0.0.0, not only on this computer" in capsys.readouterr().err
-    assert allowed_hosts("127.0.0.1") == ["127.0.0.1", "localhost"]
-    assert allowed_hosts("192.168.1.20") == ["127.0.0.1", "localhost", "192.168.1.20"]
-    assert allowed_hosts("0.0.0.0") == ["*"]
+    assert accepted_hosts("127.0.0.1") == ["127.0.0.1", "localhost"]
+    assert accepted_hosts("192.168.1.20") == ["127.0.0.1", "localhost", "192.168.1.20"]
+    assert accepted_hosts("0.0.0.0") == ["*"]
 
 
 def test_runs_of_version_0_1_are_shown_and_their_missing_predictions_explained(lab_report, real_data_dir):

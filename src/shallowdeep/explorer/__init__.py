@@ -11,9 +11,9 @@ with an image as the body, ``GET /api/runs/{key}/confusion`` and ``/cell?true=&p
 FastAPI describes it at ``/openapi.json`` and ``/docs``.
 """
 
-from shallowdeep.explorer.app import MAX_BODY_BYTES, MAX_DIGIT_PIXELS, allowed_hosts, create_app
+from shallowdeep.explorer.app import MAX_BODY_BYTES, MAX_DIGIT_PIXELS, accepted_hosts, create_app
 from shallowdeep.explorer.catalog import ExplorerError, find_runs
 from shallowdeep.explorer.server import LOOPBACK, BackgroundServer, serve
 
-__all__ = ["LOOPBACK", "MAX_BODY_BYTES", "MAX_DIGIT_PIXELS", "BackgroundServer", "ExplorerError", "allowed_hosts",
+__all__ = ["LOOPBACK", "MAX_BODY_BYTES", "MAX_DIGIT_PIXELS", "BackgroundServer", "ExplorerError", "accepted_hosts",
            "create_app", "find_runs", "serve"]

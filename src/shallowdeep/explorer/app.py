@@ -145,7 +145,7 @@ def _decode(payload: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise HTTPException(422, str(error)) from None
 
 
-def allowed_hosts(host: str) -> list[str]:
+def accepted_hosts(host: str) -> list[str]:
     """The ``Host`` headers to accept when listening on ``host``: this computer's names and ``host``
     itself, so that a web page cannot reach the server under a name of its own (DNS rebinding).
     Every name when listening on every interface, or on an IPv6 address (Starlette's check reads
