@@ -125,3 +125,20 @@ def local_server() -> Iterator[LocalServer]:
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(real_data_dir, real_chest_xray, shared_cache, tmp_path_factory) -> Path:
+    """A folder of tiny finished runs (1 epoch on small slices of the real data), one of each kind:
+    an MLP on pixels, an MLP on HOG and a CNN on MNIST, and the chest X-ray CNN at 64 x 64."""
+    from shallowdeep.experiments import load_experiment
+    from shallowdeep.training import train
+
+    folder = tmp_path_factory.mktemp("tiny-runs")
+    mnist = ["dataset.train_limit=600", "dataset.test_limit=200", "training.epochs=1"]
+    xray = ["dataset.image_size=[64, 64]", "dataset.train_limit=200", "dataset.test_limit=60", "training.epochs=1"]
+    with pytest.MonkeyPatch.context() as patch:  # session fixtures come before the autouse cache fixture
+        patch.setenv("SHALLOWDEEP_CACHE", str(shared_cache))
+        for name, overrides in (("raw-1", mnist), ("hog-1", mnist), ("cnn-1", mnist), ("xray-1", xray)):
+            train(load_experiment(name, overrides), runs_dir=folder, data_dir=real_data_dir, progress=False)
+    return folder

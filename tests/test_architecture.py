@@ -25,6 +25,7 @@ LAYERS = [
     {"estimates"},
     {"reporting"},
     {"lab"},
+    {"explorer"},
     {"api"},
     {"cli", "__main__", "__init__"},
 ]
@@ -92,7 +93,8 @@ def test_there_is_no_import_cycle():
 
 
 @pytest.mark.parametrize("statement", ["import shallowdeep", "import shallowdeep; shallowdeep.presets('seed')",
-                                       "import shallowdeep.plots", "import shallowdeep.cli"])
+                                       "import shallowdeep.plots", "import shallowdeep.cli",
+                                       "import shallowdeep.cli; shallowdeep.cli.build_parser()"])
 def test_importing_shallowdeep_does_not_load_keras_or_its_backend(statement):
     script = f"import sys; {statement}; print(sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout

@@ -57,6 +57,7 @@ def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab)
     # Q3: a worked example with the arithmetic; Q4: the X-ray scores on validation and test.
     assert "conv_2     Conv2D 5x5, 32 -> 32       5*5*32*32 + 32 = 25,632" in markdown
     assert re.search(r"\| test \| 0\.500 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", markdown)
+    assert "](images/xray-1-grad-cam.png)" in markdown and "Grad-CAM (Selvaraju et al. 2017)" in markdown
     for link in re.findall(r"\]\((images/[^)]+)\)", markdown):
         assert (out / link).is_file(), link
 

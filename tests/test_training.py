@@ -34,7 +34,8 @@ def test_every_preset_trains_evaluates_and_saves_its_run(name, real_data_dir, re
     experiment = load_experiment(name, SMALL)
     run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
     files = {path.name for path in run.path.iterdir()}
-    expected = RUN_FILES | ({"roc.png"} if experiment.binary else set())
+    expected = RUN_FILES | ({"roc.png"} if experiment.binary else set()) \
+        | ({"gradcam.npz"} if experiment.binary and experiment.features == "image" else set())
     assert files == expected
     assert run.path.parent == tmp_path / name and run.finished
     metrics = json.loads((run.path / "metrics.json").read_text())

@@ -26,6 +26,7 @@ from shallowdeep.runs import Run, RunRecord
 
 if TYPE_CHECKING:
     from shallowdeep.backend import keras
+    from shallowdeep.explorer import BackgroundServer
     from shallowdeep.lab import LabResult
     from shallowdeep.predict import Prediction
 
@@ -140,3 +141,36 @@ def report(
 
     items = [item if isinstance(item, (Run, RunRecord)) else Run.open(item) for item in runs]
     return write_report(items, out, lang=lang, suite=suite)
+
+
+def explore(
+    runs: Sequence[Run | str | os.PathLike] = (),
+    *,
+    runs_dir: str | os.PathLike | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    open_browser: bool = True,
+    data_dir: str | os.PathLike | None = None,
+    block: bool = True,
+) -> BackgroundServer | None:
+    """Serve the explorer's page over finished runs (what ``shallowdeep explore`` does).
+
+    ``runs``: runs, run folders, folders of runs or lab report folders; with none (and no
+    ``runs_dir``), the lab's report folder and ``runs/`` here. ``block=False`` serves from a
+    background thread and returns the server (``server.url``, ``server.stop()``), for a notebook.
+    """
+    from shallowdeep.explorer import BackgroundServer, accepted_hosts, create_app, find_runs, serve
+
+    given = [item for item in runs if isinstance(item, Run)]
+    paths = [item for item in runs if not isinstance(item, Run)]
+    found = given + (find_runs(paths, runs_dir) if paths or runs_dir is not None or not given else [])
+    app = create_app(found, data_dir=data_dir, allowed_hosts=accepted_hosts(host))
+    if block:
+        serve(app, host, port, open_browser)
+        return None
+    server = BackgroundServer(app, host, port).start()
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    return server

@@ -348,6 +348,49 @@ def _run_lab(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+_EXPLORE_HELP = """\
+Serve a local web page over finished runs, in your browser: draw a digit and watch every MNIST run
+answer it live (the 28 x 28 image they see, ten probabilities each); look inside a network (the
+HOG glyphs of your drawing, every convolution's feature maps, the first layer's filters); click a
+cell of a run's test confusion matrix to see its test images with the model's probabilities; and
+upload a chest X-ray (JPEG or PNG, any size) for P(pneumonia), the verdict at the run's validation
+threshold and a Grad-CAM heat map of where the network found its evidence.
+
+With no RUN, the runs are those of the lab's report folder (lab-report/runs, lab-report/runs-quick)
+and of runs/, in the current directory. The page talks only to this server, on this computer
+(127.0.0.1); its JSON API is described at /docs, for scripts.
+
+examples:
+  shallowdeep lab --quick && shallowdeep explore     # the lab's models, in the browser
+  shallowdeep explore runs/cnn-3/20260101-120000-abcd1234 runs/hog-1/20260101-120500-0123abcd
+  shallowdeep explore --runs-dir runs --port 8001 --no-browser
+"""
+
+
+def _add_explore_parser(commands) -> None:
+    parser = commands.add_parser(
+        "explore", help="a local web page: draw a digit for every model, look inside, mistakes, X-rays",
+        description=_EXPLORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("runs", nargs="*", metavar="RUN",
+                        help="a run folder, a folder of runs or a lab's report folder (default: lab-report/, runs/)")
+    parser.add_argument("--runs-dir", metavar="DIR", help="also every finished run in this folder of runs")
+    parser.add_argument("--port", type=int, default=8000, help="the port to listen on (default: 8000)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (default: 127.0.0.1, this computer only; any other is warned about)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open the page in the browser")
+    _add_data_dir(parser)
+    parser.set_defaults(handler=_run_explore)
+
+
+def _run_explore(args: argparse.Namespace) -> int:
+    from shallowdeep.api import explore
+
+    explore(args.runs, runs_dir=args.runs_dir, host=args.host, port=args.port, open_browser=not args.no_browser,
+            data_dir=args.data_dir)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shallowdeep",
@@ -364,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list_parser(commands)
     _add_train_parser(commands)
     _add_predict_parser(commands)
+    _add_explore_parser(commands)
     return parser
 
 

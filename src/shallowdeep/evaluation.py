@@ -10,11 +10,16 @@ specificity (recall of class 0), the F1 score of the positive class, the ROC AUC
 that a random positive scores above a random negative, ties counting one half) and the decision
 threshold used. A threshold "chosen on validation" maximises Youden's J = sensitivity +
 specificity - 1 on the validation split (Youden 1950); the test set never influences it.
+
+A binary task on images read by a convolutional network also keeps a few test images with the
+Grad-CAM heat map of the class the model predicted (:class:`GradCamExamples`), so that a report
+can show where the network looked without loading the model.
 """
 
 from __future__ import annotations
 
 import enum
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +33,9 @@ _CLIP = 1e-7  # as Keras clips probabilities inside its cross-entropy losses
 MISTAKES_KEPT = 100
 #: The first test images kept in a run, to draw what the features make of them.
 SAMPLES_KEPT = 16
+#: Test images explained with Grad-CAM in a binary CNN's run: this many from each cell of its
+#: test confusion matrix (right and wrong answers of both classes).
+GRAD_CAM_PER_CELL = 2
 
 
 class ThresholdSource(enum.Enum):
@@ -223,12 +231,57 @@ def select_examples(test_images: np.ndarray, predictions: Predictions, threshold
 
 
 @dataclass
+class GradCamExamples:
+    """Test images of a binary CNN with the Grad-CAM heat map (n, h, w in [0, 1], at the last
+    convolution's resolution) of the class it predicted: the most confident images of each cell
+    of the test confusion matrix, true positives, true negatives, false negatives, false positives."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    predicted: np.ndarray
+    probabilities: np.ndarray
+    heatmaps: np.ndarray
+    test_indices: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return dict(vars(self))
+
+
+def grad_cam_examples(model, data, predictions: Predictions, threshold: float | None) -> GradCamExamples | None:
+    """:data:`GRAD_CAM_PER_CELL` test images of each cell of a binary confusion matrix, most
+    confident first, with their Grad-CAM heat maps (:mod:`shallowdeep.models.gradcam`); None for a
+    model without convolutions, and with a warning saying why for one Grad-CAM cannot take apart."""
+    from shallowdeep.models import GradCam, ModelError, has_convolution
+
+    if not has_convolution(model):
+        return None
+    try:
+        explain = GradCam(model)
+    except ModelError as error:
+        warnings.warn(f"no Grad-CAM heat maps kept: {error}", stacklevel=2)
+        return None
+    probabilities, labels = predictions.test_probabilities, predictions.test_labels
+    predicted = predicted_classes(probabilities, threshold)
+    confidence = probabilities[np.arange(len(labels)), predicted]
+    rows = []
+    for true, guess in ((1, 1), (0, 0), (1, 0), (0, 1)):
+        cell = np.flatnonzero((labels == true) & (predicted == guess))
+        rows.extend(cell[np.argsort(-confidence[cell], kind="stable")][:GRAD_CAM_PER_CELL])
+    rows = np.asarray(rows, dtype=np.int64)
+    heatmaps = explain(data.x_test[rows], predicted[rows]).heatmaps
+    return GradCamExamples(data.test_images[rows], labels[rows], predicted[rows],
+                           probabilities[rows].astype(np.float32), heatmaps, predictions.test_indices[rows])
+
+
+@dataclass
 class Evaluation:
-    """A trained model's evaluation: the metrics (JSON-ready), every prediction, kept examples."""
+    """A trained model's evaluation: the metrics (JSON-ready), every prediction, kept examples,
+    and for a binary CNN, Grad-CAM heat maps of a few test images."""
 
     metrics: dict[str, Any]
     predictions: Predictions
     examples: Examples
+    grad_cam: GradCamExamples | None = None
 
 
 def evaluate_model(model, experiment: Experiment, data) -> Evaluation:
@@ -244,7 +297,9 @@ def evaluate_model(model, experiment: Experiment, data) -> Evaluation:
     )
     metrics = metrics_from_predictions(experiment, _as_float64(predictions))
     threshold = metrics["test"].get("threshold") if experiment.binary or len(data.class_names) == 2 else None
-    return Evaluation(metrics, predictions, select_examples(data.test_images, predictions, threshold))
+    explained = (grad_cam_examples(model, data, predictions, threshold)
+                 if len(data.class_names) == 2 and experiment.features == "image" else None)
+    return Evaluation(metrics, predictions, select_examples(data.test_images, predictions, threshold), explained)
 
 
 def _as_float64(predictions: Predictions) -> Predictions:

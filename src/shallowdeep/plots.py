@@ -158,6 +158,30 @@ def examples_figure(images: np.ndarray, captions: Sequence[str], *, columns: int
     return figure
 
 
+def grad_cam_figure(images: np.ndarray, heatmaps: np.ndarray, captions: Sequence[str], *, title: str = "") -> Figure:
+    """Each image (grey) above the same image under its Grad-CAM heat map (in [0, 1], any
+    resolution, stretched over the whole image: cell (i, j) of an h x w map covers the image's
+    i-th of h rows and j-th of w columns of blocks)."""
+    images, heatmaps = np.asarray(images), np.asarray(heatmaps)
+    count = len(images)
+    figure = Figure(figsize=(1.7 * count, 3.9))
+    axes = figure.subplots(2, count, squeeze=False)
+    for column, (image, heatmap) in enumerate(zip(images, heatmaps)):
+        height, width = image.shape
+        for axis in axes[:, column]:
+            axis.imshow(image, cmap="gray", vmin=0, vmax=255)
+            axis.set_xticks([])
+            axis.set_yticks([])
+        axes[1, column].imshow(heatmap, cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear",
+                               extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        axes[0, column].set_title(captions[column], fontsize=8)
+    axes[0, 0].set_ylabel("image")
+    axes[1, 0].set_ylabel("Grad-CAM")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
 def run_figures(run) -> dict[str, Figure]:
     """The figures of a finished :class:`~shallowdeep.runs.Run`: training curves, test confusion
     matrix and, for binary tasks, the ROC curve with the operating point."""

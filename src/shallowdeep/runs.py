@@ -19,6 +19,7 @@ What a finished run holds:
 ``weights.json/.md``   the weight table: every layer's weights and biases with the formula
 ``predictions.npz``    every validation and test probability, with labels and test indices
 ``examples.npz``       the first test images and the misclassified ones, for figures
+``gradcam.npz``        binary CNNs: a few test images with their Grad-CAM heat maps
 ``*.png``              training curves, test confusion matrix, ROC curve (binary tasks)
 =====================  ===========================================================================
 
@@ -42,7 +43,7 @@ import numpy as np
 
 from shallowdeep.version import __version__
 from shallowdeep.errors import ShallowDeepError
-from shallowdeep.evaluation import Evaluation, Examples, Predictions, ThresholdSource
+from shallowdeep.evaluation import Evaluation, Examples, GradCamExamples, Predictions, ThresholdSource
 from shallowdeep.experiments import Experiment, load_experiment
 from shallowdeep.storage import atomic_path, read_json, write_json, write_text
 
@@ -246,6 +247,14 @@ class Run:
         """The first test images and the misclassified ones the model was surest of."""
         return Examples(**self._arrays("examples.npz"))
 
+    @cached_property
+    def grad_cam(self) -> GradCamExamples | None:
+        """A few test images with the Grad-CAM heat map of the predicted class (binary CNNs); None
+        for other runs and for runs written before shallowdeep kept them."""
+        if not (self.path / "gradcam.npz").is_file():
+            return None
+        return GradCamExamples(**self._arrays("gradcam.npz"))
+
     def figure_path(self, name: str) -> Path | None:
         """The PNG of figure ``name`` (one of :data:`FIGURES`), if this run has one."""
         if name not in FIGURES:
@@ -312,8 +321,11 @@ class Run:
         write_text(self.path / "weights.md", f"# Weights of {self.name}\n\n"
                    f"{weight_table_markdown(rows, tuple(model.inputs[0].shape[1:]))}\n")
         write_json(self.path / "weights.json", [row.to_record() for row in rows])
-        for name, arrays in (("predictions.npz", evaluation.predictions.arrays()),
-                             ("examples.npz", evaluation.examples.arrays())):
+        arrays_files = [("predictions.npz", evaluation.predictions.arrays()),
+                        ("examples.npz", evaluation.examples.arrays())]
+        if evaluation.grad_cam is not None:
+            arrays_files.append(("gradcam.npz", evaluation.grad_cam.arrays()))
+        for name, arrays in arrays_files:
             with atomic_path(self.path / name, suffix=".npz") as temporary:
                 np.savez_compressed(temporary, **arrays)
         write_json(self.path / "metrics.json", {**evaluation.metrics, **extra_metrics})

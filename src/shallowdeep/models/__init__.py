@@ -1,4 +1,5 @@
-"""Models: builders registered by name, the augmentation layer, weight accounting, loading.
+"""Models: builders registered by name, the augmentation layer, weight accounting, loading, and
+looking inside a trained one (its layers as a chain, feature maps, Grad-CAM).
 
 >>> from shallowdeep.models import create_model, list_models
 >>> list_models()
@@ -12,7 +13,11 @@ import os
 
 from shallowdeep.backend import keras
 from shallowdeep.models import builders as _builders  # noqa: F401 (registers the builders)
+from shallowdeep.models.anatomy import (
+    convolution_stages, feature_map_model, first_convolution_kernel, has_convolution, inference_layers,
+)
 from shallowdeep.models.augmentation import RandomAffine, with_augmentation
+from shallowdeep.models.gradcam import GradCam, GradCamResult
 from shallowdeep.models.registry import (
     ARGUMENT_CHECKS, ModelError, argument_problem, create_model, list_models, model_arguments, register_model,
 )
@@ -27,11 +32,18 @@ def load_model(path: str | os.PathLike) -> keras.Model:
 
 __all__ = [
     "ARGUMENT_CHECKS",
+    "GradCam",
+    "GradCamResult",
     "LayerWeights",
     "ModelError",
     "RandomAffine",
     "argument_problem",
+    "convolution_stages",
     "create_model",
+    "feature_map_model",
+    "first_convolution_kernel",
+    "has_convolution",
+    "inference_layers",
     "list_models",
     "load_model",
     "model_arguments",

@@ -16,7 +16,7 @@ from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
 from shallowdeep.evaluation import ThresholdSource
 from shallowdeep.features import hog_feature_size
 from shallowdeep.models import LayerWeights
-from shallowdeep.plots import confusion_figure, hog_figure
+from shallowdeep.plots import confusion_figure, grad_cam_figure, hog_figure
 from shallowdeep.reporting.common import Images, finished, outcome_text, problem_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.text import Writer
@@ -330,6 +330,12 @@ def _chest_xray_section(document: Document, write: Writer, images: Images, recor
     document.image(images.copy(run, "confusion", f"{record.name}-confusion-test.png"),
                    write("test_confusion_caption", name=record.name, threshold=threshold))
     document.image(images.copy(run, "roc", f"{record.name}-roc.png"), write("roc_caption", name=record.name))
+    explained = run.grad_cam
+    if explained is not None:  # runs written before shallowdeep kept Grad-CAM heat maps have none
+        captions = [f"{names[true]} → {names[guess]}\nP = {write.num(float(p[1]), 2)}"
+                    for true, guess, p in zip(explained.labels, explained.predicted, explained.probabilities)]
+        figure = grad_cam_figure(explained.images, explained.heatmaps, captions)
+        document.image(images.save(figure, f"{record.name}-grad-cam.png"), write("grad_cam_caption", name=record.name))
     test_counts = counts["test"]
     share = test_counts[1] / sum(test_counts)
     reference = experiment["reference"]

@@ -181,6 +181,14 @@ TEXTS: dict[str, tuple[str, str]] = {
                       "0,901 de spécificité et une AUC ROC de 0,968."),
     "roc_caption": ("{name}: ROC curve on the test set, with the operating point of the threshold used",
                     "{name} : courbe ROC sur le test, avec le point de fonctionnement du seuil utilisé"),
+    "grad_cam_caption": ("{name}: Grad-CAM (Selvaraju et al. 2017) on test images, right and wrong: above "
+                         "each, the true class → the model's answer and P(pneumonia); below, in red, the regions "
+                         "whose features raise the logit of the class the model chose, from its gradient at the "
+                         "last convolution",
+                         "{name} : Grad-CAM (Selvaraju et al. 2017) sur des images de test, justes et fausses : "
+                         "au-dessus de chacune, la vraie classe → la réponse du modèle et P(pneumonie) ; "
+                         "dessous, en rouge, les régions dont les caractéristiques font monter le logit de la "
+                         "classe choisie, d'après son gradient à la dernière convolution"),
     "val_confusion_caption": ("{name}: confusion matrix on validation (threshold {threshold:.3f})",
                               "{name} : matrice de confusion en validation (seuil {threshold:.3f})"),
     "test_confusion_caption": ("{name}: confusion matrix on the test set (threshold {threshold:.3f})",
