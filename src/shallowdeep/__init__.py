@@ -29,6 +29,7 @@ _LAZY = {
     "load_run": "shallowdeep.api",
     "presets": "shallowdeep.api",
     "experiment": "shallowdeep.api",
+    "sweep": "shallowdeep.api",
     "Run": "shallowdeep.runs",
     "RunError": "shallowdeep.runs",
     "Experiment": "shallowdeep.experiments",
@@ -46,7 +47,7 @@ _SUBMODULES = ("plots", "data", "features", "models", "experiments", "runs", "ev
 if TYPE_CHECKING:
     from shallowdeep import data, evaluation, experiments, features, models, plots, runs
     from shallowdeep.api import (
-        evaluate, experiment, load_run, predict_images, presets, report, run_lab, train,
+        evaluate, experiment, load_run, predict_images, presets, report, run_lab, sweep, train,
     )
     from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
     from shallowdeep.experiments import ConfigError, Experiment

@@ -79,10 +79,12 @@ def run_lab(
     xray_dir: str | os.PathLike | None = None,
     progress: bool = True,
     command: str = "shallowdeep lab",
+    sweeps: Sequence[str | os.PathLike] = (),
 ) -> LabResult:
     """Train (or reuse) every experiment of ``suite`` and write ``<out>/report.md`` and ``report.html``.
 
-    ``experiments`` (preset names or TOML files) replaces the suite's presets.
+    ``experiments`` (preset names or TOML files) replaces the suite's presets; ``sweeps`` are the
+    folders of finished sweeps the report shows too.
     """
     started = time.perf_counter()
     out = Path(out)
@@ -124,5 +126,5 @@ def run_lab(
         _release_memory()
     in_report_order = [records[base.name] for base in bases]
     markdown, html = write_report(in_report_order, out, suite=suite, quick=quick, lang=lang, command=command,
-                                  seconds=time.perf_counter() - started)
+                                  seconds=time.perf_counter() - started, sweeps=sweeps)
     return LabResult(in_report_order, markdown, html, time.perf_counter() - started)

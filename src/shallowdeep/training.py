@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -140,11 +141,13 @@ def train(
     resume: bool = False,
     progress: bool = True,
     data: PreparedData | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Run:
     """Train ``experiment``, evaluate it on its validation and test sets, and write its run folder.
 
     ``resume=True`` continues the newest interrupted run of the same resolved experiment (and
     starts a new one if there is none). ``data`` skips loading when the caller already has it.
+    ``callbacks`` run after each epoch's checkpoint is written (a sweep's pruning stops a trial there).
     """
     training = experiment["training"]
     run = Run.find_interrupted(runs_dir, experiment) if resume else None
@@ -171,7 +174,7 @@ def train(
             batch_size=training["batch_size"], epochs=training["epochs"], initial_epoch=epochs_done,
             validation_data=(data.x_val, targets(data.y_val, experiment, classes)),
             class_weight=weights, shuffle=True, verbose=_verbosity(progress),
-            callbacks=[EpochCheckpoint(run, history)],
+            callbacks=[EpochCheckpoint(run, history), *callbacks],
         )
     evaluation_started = time.perf_counter()
     evaluation = evaluate_model(model, experiment, data)

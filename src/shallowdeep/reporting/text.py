@@ -218,6 +218,67 @@ TEXTS: dict[str, tuple[str, str]] = {
     "schedule_cosine": ("cosine (warm-up {warmup} epochs)", "en cosinus (montée sur {warmup} époques)"),
     "beyond_curves": ("{name}: loss and accuracy per epoch", "{name} : coût et exactitude par époque"),
     "beyond_confusion": ("{name}: confusion matrix on the test set", "{name} : matrice de confusion sur le test"),
+    # Sweeps
+    "sweeps": ("Sweeps: many models tried, one chosen on validation",
+               "Recherches : de nombreux modèles essayés, un seul choisi sur la validation"),
+    "sweeps_intro": ("Each sweep below trained many variants of one experiment and kept the one with the best "
+                     "**validation** score. Its test score is the one honest figure of the search. The test scores "
+                     "of the other trials are marked † and played no part in the choice: picking the best of "
+                     "them, as the reference report did by hand, would select on the test set and overstate "
+                     "how the model does on new data.",
+                     "Chaque recherche ci-dessous a entraîné de nombreuses variantes d'une expérience et gardé "
+                     "celle qui a le meilleur score de **validation**. Son score de test est le seul chiffre "
+                     "honnête de la recherche. Les scores de test des autres essais sont marqués † et n'ont joué "
+                     "aucun rôle dans le choix : prendre le meilleur d'entre eux, comme le rapport de référence "
+                     "l'a fait à la main, reviendrait à choisir sur le jeu de test et à surestimer ce que le "
+                     "modèle fera sur de nouvelles données."),
+    "sweep_title": ("Sweep {name}: {description}", "Recherche {name} : {description}"),
+    "sweep_quick": ("QUICK SWEEP: 1 epoch on small slices, only to check the pipeline; these numbers say "
+                    "nothing about the models.",
+                    "RECHERCHE RAPIDE : une époque sur de petites parties des données, seulement pour vérifier "
+                    "la chaîne ; ces chiffres ne disent rien des modèles."),
+    "sweep_setup": ("Base experiment `{base}`; {sampler} search over {axes}; {finished} trials ({complete} "
+                    "complete, {pruned} stopped early as hopeless, {failed} failed), {seeds} seed(s) each; "
+                    "chosen on validation {metric}.",
+                    "Expérience de base `{base}` ; recherche {sampler} sur {axes} ; {finished} essais ({complete} "
+                    "menés à terme, {pruned} arrêtés tôt car sans espoir, {failed} en échec), {seeds} graine(s) "
+                    "chacun ; choix sur la validation ({metric})."),
+    "sweep_chosen": ("**Chosen on validation:** trial {number} ({point}), validation {metric} {value}. **Its "
+                     "test accuracy, {test}, is the one honest figure of this search.**",
+                     "**Choisi sur la validation :** essai {number} ({point}), {metric} de validation {value}. "
+                     "**Son exactitude de test, {test}, est le seul chiffre honnête de cette recherche.**"),
+    "sweep_none": ("No trial of this sweep has finished.", "Aucun essai de cette recherche n'est terminé."),
+    "sweep_top": ("The {shown} best trials of {total} by validation {metric}:",
+                  "Les {shown} meilleurs essais sur {total} selon la validation ({metric}) :"),
+    "col_trial": ("trial", "essai"), "col_validation": ("validation {metric}", "validation ({metric})"),
+    "col_test_marked": ("test accuracy †", "exactitude test †"), "col_family": ("family", "famille"),
+    "col_setting": ("setting", "réglage"),
+    "chosen_mark": ("{test} (chosen)", "{test} (choisi)"),
+    "sweep_axis_caption": ("Sweep {name}: validation {metric} of every trial against each axis; the star is "
+                           "the trial chosen",
+                           "Recherche {name} : {metric} de validation de chaque essai selon chaque axe ; "
+                           "l'étoile est l'essai choisi"),
+    "q3_measured": ("Q3, measured: accuracy against the number of weights",
+                    "Q3, mesurée : exactitude en fonction du nombre de poids"),
+    "q3_measured_intro": ("Every trial of the MNIST sweeps above ({count} trials: {families}), by its validation "
+                          "accuracy, against its number of weights and against its training time. The line is the "
+                          "Pareto front: the trials that no other beats on both counts.",
+                          "Tous les essais des recherches MNIST ci-dessus ({count} essais : {families}), selon leur "
+                          "exactitude de validation, en fonction du nombre de poids et de la durée "
+                          "d'apprentissage. La ligne est le front de Pareto : les essais qu'aucun autre ne bat "
+                          "sur les deux critères."),
+    "q3_measured_caption": ("Validation accuracy against weights (left) and training time (right), MNIST sweeps, "
+                            "with the Pareto fronts",
+                            "Exactitude de validation selon le nombre de poids (à gauche) et la durée "
+                            "d'apprentissage (à droite), recherches MNIST, avec les fronts de Pareto"),
+    "q3_front": ("The Pareto front by weights, from the smallest model to the most accurate:",
+                 "Le front de Pareto selon le nombre de poids, du plus petit modèle au plus exact :"),
+    "q3_measured_answer": ("The most accurate trial on validation is {best} ({best_family}, {best_weights} "
+                           "weights, {best_accuracy}); the smallest within {margin} points of it is {small} "
+                           "({small_family}, {small_weights} weights, {small_accuracy}).",
+                           "L'essai le plus exact en validation est {best} ({best_family}, {best_weights} poids, "
+                           "{best_accuracy}) ; le plus petit à moins de {margin} point(s) de lui est {small} "
+                           "({small_family}, {small_weights} poids, {small_accuracy})."),
     # Reproducibility
     "repro": ("Reproducing this report", "Reproduire ce compte rendu"),
     "repro_machine": ("Machine", "Machine"), "repro_versions": ("Versions", "Versions"),
