@@ -48,7 +48,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from shallowdeep.experiments import (
-    ConfigError, Experiment, load_experiment, quick_overrides, settings_to_overrides,
+    ConfigError, Experiment, apply_overrides, load_experiment, quick_overrides, settings_to_overrides, validate,
 )
 from shallowdeep.experiments.files import toml_value
 
@@ -183,12 +183,19 @@ class SweepSpec:
         return {axis.key: (name if last.count(name) == 1 else axis.key) for axis, name in zip(self.axes, last)}
 
     def experiments(self, point: Mapping[str, Any]) -> list[Experiment]:
-        """The experiments of one point (axis key -> value), one per seed, resolved and checked."""
-        described = ", ".join(f"{name}={toml_value(point[key])}" for key, name in self.short_names().items())
+        """The experiments of one point (axis key -> value), one per seed, resolved and checked; a
+        refusal names the sweep file and the point."""
+        names = self.short_names()
+        described = ", ".join(f"{names[key]}={toml_value(value)}" for key, value in point.items())
         overrides = {"name": self.name, "suite": "", "description": f"{self.name} sweep: {described}"}
         for key, value in point.items():
             overrides.update(settings_to_overrides({key: value}))
-        return [self.base.with_overrides({**overrides, "training.seed": seed}) for seed in self.seeds]
+        experiments = []
+        for seed in self.seeds:
+            source = f"{self.source} [axes: {described}; seed {seed}]"
+            config = apply_overrides(self.base.config, {**overrides, "training.seed": seed})
+            experiments.append(Experiment(validate(config, source), source))
+        return experiments
 
     def identity(self) -> dict[str, Any]:
         """What makes two sweeps the same search, so that a folder is only ever resumed by its own
@@ -300,23 +307,15 @@ def _check_budget(source: str, budget: Budget, sampler: str) -> None:
         raise ConfigError(f"{source}: a {sampler} search needs a budget: [budget] trials = N and/or minutes = M")
 
 
-def _checked_point(spec: SweepSpec, point: dict[str, Any]) -> None:
-    try:
-        spec.experiments(point)
-    except ConfigError as error:
-        shown = ", ".join(f'axes."{key}" = {toml_value(value)}' for key, value in point.items())
-        raise ConfigError(f"{spec.source}: {shown}: {error}") from None
-
-
 def _check_axes(spec: SweepSpec) -> None:
     """Every listed value (every point of a small grid) and both ends of every range, on the base."""
     if spec.grid_size is not None and spec.grid_size <= _CHECK_EVERY_POINT_UP_TO:
         for values in itertools.product(*(axis.values for axis in spec.axes)):
-            _checked_point(spec, dict(zip((axis.key for axis in spec.axes), values)))
+            spec.experiments(dict(zip((axis.key for axis in spec.axes), values)))
         return
     for axis in spec.axes:
         for value in axis.values if isinstance(axis, Choice) else (axis.low, axis.high):
-            _checked_point(spec, {axis.key: value})
+            spec.experiments({axis.key: value})
 
 
 def load_sweep(
