@@ -42,10 +42,10 @@ _LAZY = {
     "load_chest_xray": "shallowdeep.data",
     "hog": "shallowdeep.features",
 }
-_SUBMODULES = ("plots", "data", "features", "models", "experiments", "runs", "evaluation")
+_SUBMODULES = ("plots", "data", "features", "models", "experiments", "runs", "evaluation", "sweeps")
 
 if TYPE_CHECKING:
-    from shallowdeep import data, evaluation, experiments, features, models, plots, runs
+    from shallowdeep import data, evaluation, experiments, features, models, plots, runs, sweeps
     from shallowdeep.api import (
         evaluate, experiment, load_run, predict_images, presets, report, run_lab, sweep, train,
     )

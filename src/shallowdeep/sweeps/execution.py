@@ -12,21 +12,19 @@ reports each trial's outcome, or that its process died (killed, out of memory): 
 sends the trial again, and it resumes from its last completed epoch. Workers die with the driver.
 
 On a Ray cluster (:mod:`shallowdeep.sweeps.cluster`) the same :func:`run_trial` runs as a task, in a
-temporary folder on the node; its run folders travel back packed (:func:`pack`, :func:`unpack`).
+temporary folder on the node; its run folders travel back packed (:meth:`Run.pack`, :func:`unpack`).
 """
 
 from __future__ import annotations
 
 import enum
 import gc
-import io
 import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
 import signal
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -107,7 +105,7 @@ class TrialOutcome:
     details: str = ""  # the traceback of a failure
     node: str = "local"
     seconds: float = 0.0
-    archive: bytes | None = None  # the run folders, packed, from a temporary folder
+    archives: dict[str, bytes] = field(default_factory=dict)  # run path -> packed run, from a temporary folder
 
 
 class _Pruned(Exception):
@@ -185,49 +183,19 @@ def run_trial(task: TrialTask) -> TrialOutcome:
     finally:
         outcome.seconds = time.perf_counter() - started
         if temporary:
-            outcome.archive = pack(folder / RUNS)
+            outcome.archives = {run.path: Run(folder / run.path).pack() for run in outcome.runs}
             shutil.rmtree(folder, ignore_errors=True)
     return outcome
 
 
-# -- run folders that travel -------------------------------------------------------------------------
-
-def pack(runs_dir: Path) -> bytes:
-    """Every file under ``runs_dir``, as a gzip'd tar with paths relative to ``runs_dir``'s parent."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        if runs_dir.is_dir():
-            archive.add(runs_dir, arcname=runs_dir.name)
-    return buffer.getvalue()
-
-
 def unpack(outcome: TrialOutcome, folder: Path) -> None:
-    """Put the runs packed in ``outcome`` into ``folder/runs``, under new names where a folder of
-    that name exists already, and point the outcome's run paths at them.
-
-    The archive comes from another machine: only regular files and folders under ``runs/`` are
-    taken (tarfile's ``data`` filter refuses absolute paths, ``..``, links out and devices)."""
-    if not outcome.archive:
-        return
-    staging = Path(tempfile.mkdtemp(prefix=f".incoming-{outcome.number}-", dir=folder))
-    try:
-        with tarfile.open(fileobj=io.BytesIO(outcome.archive), mode="r:gz") as archive:
-            archive.extractall(staging, filter="data")
-        moved: dict[str, str] = {}
-        for run in sorted(staging.glob(f"{RUNS}/*/*")):
-            target = folder / run.relative_to(staging)
-            suffix = 1
-            while target.exists():
-                suffix += 1
-                target = target.with_name(f"{run.name}-{suffix}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(run, target)
-            moved[run.relative_to(staging).as_posix()] = target.relative_to(folder).as_posix()
-        for summary in outcome.runs:
-            summary.path = moved.get(summary.path, summary.path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        outcome.archive = None
+    """Write the runs a cluster node sent back into ``folder/runs`` (:meth:`Run.unpack`), and point
+    the outcome's run paths at them."""
+    for summary in outcome.runs:
+        if summary.path in outcome.archives:
+            run = Run.unpack(outcome.archives[summary.path], folder / RUNS)
+            summary.path = run.path.relative_to(folder).as_posix()
+    outcome.archives = {}
 
 
 # -- the local pool ----------------------------------------------------------------------------------
@@ -270,6 +238,8 @@ def _serve(connection, threads: int, log_path: str) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     limit_threads(threads)
+    import shallowdeep.training  # noqa: F401 (the backend loads now, while the driver prepares the trials)
+
     while True:
         try:
             task = connection.recv()

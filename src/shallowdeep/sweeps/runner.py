@@ -173,17 +173,20 @@ class _Driver:
             return None
         return TrialTask(
             number=trial.number, experiments=tuple(experiments), metric=self.spec.metric, threads=self.threads,
-            folder=str(self.folder) if self.shared_files else None, data_dir=self.data_dir,
+            # On a cluster each node has its own data directory (SHALLOWDEEP_DATA where it started).
+            folder=str(self.folder) if self.shared_files else None,
+            data_dir=self.data_dir if self.shared_files else None,
             pruning=search.pruning_plan(self.spec, self.study),
         )
 
     def _fill(self) -> None:
-        """Send trials until every worker is busy or the budget is spent."""
-        blocked = []
+        """Send trials until every worker is busy or the budget is spent. A trial whose experiment
+        is being trained by another (a point drawn twice) waits for it, then reuses its runs."""
+        waited: deque = deque()
         while len(self.in_flight) < self.pool.capacity():
             if self.waiting:
                 trial = self.waiting.popleft()
-            elif self._can_ask():
+            elif self._can_ask() and not waited:
                 trial = search.ask(self.study, self.spec)
             else:
                 break
@@ -191,11 +194,11 @@ class _Driver:
             if task is None:
                 continue
             if self._busy(task):
-                blocked.append(trial)
+                waited.append(trial)
                 continue
             self.pool.submit(task)
             self.in_flight[trial.number] = _InFlight(trial, task, time.monotonic())
-        self.waiting.extendleft(reversed(blocked))
+        self.waiting.extendleft(reversed(waited))
 
     # -- recording ---------------------------------------------------------------------------------
 

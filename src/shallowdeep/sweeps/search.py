@@ -73,10 +73,18 @@ def repair_journal(path: Path) -> None:
             os.fsync(stream.fileno())
 
 
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, except that it does not stop the study when the grid is done: outside
+    ``Study.optimize`` that raises, and the driver's budget (the grid's size) ends the sweep anyway."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
 def sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     """The spec's sampler, seeded with its ``seed``."""
     if spec.sampler == "grid":
-        return optuna.samplers.GridSampler({axis.key: list(axis.labels) for axis in spec.axes}, seed=spec.seed)
+        return _Grid({axis.key: list(axis.labels) for axis in spec.axes}, seed=spec.seed)
     if spec.sampler == "random":
         return optuna.samplers.RandomSampler(seed=spec.seed)
     # Optuna's default of 10 random trials before TPE models anything would leave nothing for TPE

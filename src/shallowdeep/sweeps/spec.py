@@ -35,22 +35,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from shallowdeep.experiments import (
     ConfigError, Experiment, apply_overrides, load_experiment, quick_overrides, settings_to_overrides, validate,
 )
-from shallowdeep.experiments.files import toml_value
+from shallowdeep.experiments.files import read_toml, toml_value
 
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median")
@@ -229,23 +223,8 @@ def list_sweeps() -> list[str]:
 
 def _read(name_or_path: str | Path) -> tuple[dict, str, Path | None]:
     """The raw table, its source name and the folder relative paths start from."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"sweep file {path} does not exist")
-        text, source, folder = path.read_text(encoding="utf-8"), str(path), path.parent
-    else:
-        if str(name_or_path) not in list_sweeps():
-            raise ConfigError(f"no sweep named {str(name_or_path)!r} and no such file; shipped sweeps: "
-                              f"{', '.join(list_sweeps())} (or give a path to a .toml file)")
-        text, source, folder = (_preset_folder() / f"{name_or_path}.toml").read_text(encoding="utf-8"), \
-            f"sweep {name_or_path}", None
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{source} is not valid TOML: {error}") from None
-    table.setdefault("name", path.stem)
-    return table, source, folder
+    return read_toml(name_or_path, _preset_folder(), file_kind="sweep", shipped_kind="sweep",
+                     shipped_names=list_sweeps())
 
 
 # -- reading and checking ----------------------------------------------------------------------------
