@@ -326,11 +326,12 @@ def _add_sweep_parser(commands) -> None:
 
 def _list_sweeps() -> int:
     from shallowdeep.sweeps import list_sweeps, load_sweep
+    from shallowdeep.sweeps.spec import Choice
 
     print(f"{'name':<6} {'base':<8} {'sampler':<7} {'trials':>6}  axes")
     for name in list_sweeps():
         spec = load_sweep(name)
-        axes = " x ".join(f"{short} ({len(axis.values) if hasattr(axis, 'values') else 'range'})"
+        axes = " x ".join(f"{short} ({len(axis.values) if isinstance(axis, Choice) else 'range'})"
                           for axis, short in zip(spec.axes, spec.short_names().values()))
         print(f"{name:<6} {spec.base_name:<8} {spec.sampler:<7} {spec.trial_budget or '-':>6}  {axes}")
     print("\nRun one with `shallowdeep sweep NAME` (`--quick` for a first look); a sweep file of your own takes "

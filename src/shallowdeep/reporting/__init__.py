@@ -75,11 +75,15 @@ def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bo
     if quick:
         document.banner(write("quick"))
     outcomes = Counter(record.outcome for record in records)
-    document.paragraph(write(
-        "intro", version=__version__, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), command=command,
-        count=len(records), suite=suite, trained=outcomes[Outcome.TRAINED], reused=outcomes[Outcome.REUSED],
-        failed=outcomes[Outcome.FAILED], skipped=outcomes[Outcome.SKIPPED], total=_duration(seconds),
-    ))
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if records or not sweeps:
+        document.paragraph(write(
+            "intro", version=__version__, date=date, command=command, count=len(records), suite=suite,
+            trained=outcomes[Outcome.TRAINED], reused=outcomes[Outcome.REUSED], failed=outcomes[Outcome.FAILED],
+            skipped=outcomes[Outcome.SKIPPED], total=_duration(seconds),
+        ))
+    else:
+        document.paragraph(write("intro_sweeps", version=__version__, date=date, command=command, count=len(sweeps)))
     problems = [record for record in records if not record.outcome.has_run]
     if problems:
         document.heading(2, write("failed_title"))
@@ -94,7 +98,8 @@ def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bo
     if best:
         beyond_the_lab(document, write, images, best, records)
     sweep_sections(document, write, images, sweeps)
-    _reproduction(document, write, records, seconds, command)
+    if records or not sweeps:
+        _reproduction(document, write, records, seconds, command)
     return document
 
 

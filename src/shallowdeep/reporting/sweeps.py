@@ -41,8 +41,11 @@ def _sweep_section(document: Document, write: Writer, images: Images, result: Sw
     if best is None:
         document.paragraph(write("sweep_none"))
         return
+    test = write.num(best.test("accuracy"))
+    if result.metric != "accuracy":
+        test = write("sweep_test_metric", accuracy=test, metric=result.metric, value=write.num(best.test(result.metric)))
     document.paragraph(write("sweep_chosen", number=best.number, point=_point(result, best), metric=result.metric,
-                             value=write.num(best.value), test=write.num(best.test("accuracy"))))
+                             value=write.num(best.value), test=test))
     ranked = [trial for trial in result.ranked() if trial.status is TrialStatus.COMPLETE][:SHOWN]
     document.paragraph(write("sweep_top", shown=len(ranked), total=len(result.finished), metric=result.metric))
     rows = []
@@ -78,7 +81,7 @@ def _q3_measured(document: Document, write: Writer, images: Images, results: Seq
     document.paragraph(write("q3_front"))
     document.table(
         [write("col_trial"), write("col_family"), write("col_setting"), write("col_params"),
-         write("col_validation", metric="accuracy"), write("col_train_time")],
+         write("col_validation", metric=write("col_accuracy")), write("col_train_time")],
         [[label((result, trial)), write(_FAMILY_KEYS[result.features]), _point(result, trial),
           write.count(trial.weights), write.num(trial.validation_accuracy), write.num(trial.training_seconds, 1)]
          for result, trial in front],

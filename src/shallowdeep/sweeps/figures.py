@@ -116,7 +116,7 @@ def weights_figure(results: Sequence[SweepResult]) -> Figure:
         panel.set_xlabel(label)
         panel.grid(alpha=0.3, which="both")
     panels[0].set_ylabel("validation accuracy")
-    panels[0].legend(fontsize=8, loc="lower right")
+    panels[0].legend(fontsize=8, loc="best")
     figure.suptitle("Q3 measured: accuracy against the number of weights and against training time (MNIST)",
                     fontsize=11)
     return figure
