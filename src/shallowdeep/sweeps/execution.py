@@ -130,7 +130,8 @@ def _pruning_callback(plan: PruningPlan):
     return PruneHopeless()
 
 
-def _curve(run: Run, metric: str) -> dict[int, float]:
+def validation_curve(run: Run, metric: str) -> dict[int, float]:
+    """Epoch -> the validation value Keras logged for ``metric`` (accuracy or loss; else empty)."""
     monitor = MONITORED.get(metric)
     return {int(row["epoch"]): float(row[monitor]) for row in run.history if monitor and monitor in row}
 
@@ -155,14 +156,14 @@ def _train_seeds(task: TrialTask, folder: Path, outcome: TrialOutcome) -> None:
         except _Pruned:
             partial = Run.find_interrupted(runs_dir, experiment)
             outcome.status = TrialStatus.PRUNED
-            outcome.curve = _curve(partial, task.metric)
+            outcome.curve = validation_curve(partial, task.metric)
             outcome.runs.append(RunSummary(partial.path.relative_to(folder).as_posix(), None, {}, None, None,
                                            partial.epochs_done))
             return
         finally:
             _release_memory()
         if index == 0:
-            outcome.curve = _curve(run, task.metric)
+            outcome.curve = validation_curve(run, task.metric)
         outcome.runs.append(RunSummary.of(run, task.metric, folder))
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import enum
 import io
-import json
 import math
 import os
 import statistics

@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shallowdeep.experiments import ConfigError
 from shallowdeep.runs import Run
 from shallowdeep.storage import read_json, write_json, write_text
 from shallowdeep.sweeps import search
-from shallowdeep.sweeps.execution import RUNS, EventKind, InlinePool, LocalPool, TrialOutcome, TrialTask, unpack, usable_cores
+from shallowdeep.sweeps.execution import (
+    RUNS, EventKind, InlinePool, LocalPool, TrialOutcome, TrialTask, unpack, usable_cores, validation_curve,
+)
 from shallowdeep.sweeps.results import FIGURES, RunSummary, SweepError, SweepResult, TrialRecord, TrialStatus
 from shallowdeep.sweeps.spec import Choice, Range, SweepSpec
 
@@ -159,16 +162,15 @@ class _Driver:
         point = search.point_of(self.spec, trial.params)
         try:
             experiments = self.spec.experiments(point)
-        except Exception as error:  # a range drew a value the schema refuses
-            self._record(trial, TrialOutcome(trial.number, TrialStatus.FAILED, error=f"{type(error).__name__}: {error}"))
+        except ConfigError as error:  # a range drew a value the schema refuses
+            self._record(trial, TrialOutcome(trial.number, TrialStatus.FAILED, error=f"ConfigError: {error}"))
             return None
         runs_dir = self.folder / RUNS
         existing = [Run.find_finished(runs_dir, experiment) for experiment in experiments]
         if all(existing):
             outcome = TrialOutcome(trial.number, TrialStatus.COMPLETE, node="reused")
             outcome.runs = [RunSummary.of(run, self.spec.metric, self.folder) for run in existing]
-            outcome.curve = {int(row["epoch"]): float(row[search.MONITORED[self.spec.metric]])
-                             for row in existing[0].history if search.MONITORED.get(self.spec.metric) in row}
+            outcome.curve = validation_curve(existing[0], self.spec.metric)
             self._record(trial, outcome)
             return None
         return TrialTask(

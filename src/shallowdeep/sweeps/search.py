@@ -157,7 +157,10 @@ class PruningJudge:
     """Optuna's median rule for one trial, in a study of its own holding the finished curves."""
 
     def __init__(self, plan: PruningPlan):
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=plan.startup_trials, n_warmup_steps=plan.warmup_epochs)
+        # Steps are epochs from 1; Optuna may prune from step n_warmup_steps on, so the first
+        # ``warmup_epochs`` epochs are never judged with one more.
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=plan.startup_trials,
+                                             n_warmup_steps=plan.warmup_epochs + 1)
         self.study = optuna.create_study(direction=plan.direction, pruner=pruner)
         for curve in plan.finished:
             self.study.add_trial(optuna.trial.create_trial(
