@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -166,9 +167,6 @@ class SweepSpec:
         if self.budget.trials is not None:
             return self.budget.trials
         return self.grid_size if self.sampler == "grid" else None
-
-    def axis(self, key: str) -> Axis:
-        return next(axis for axis in self.axes if axis.key == key)
 
     def short_names(self) -> dict[str, str]:
         """Each axis's last key part (``model.args.dropout`` -> ``dropout``), its whole key where
@@ -316,6 +314,8 @@ def load_sweep(
     for key in ("name", "description", "base", "sampler", "metric"):
         if key in table and not isinstance(table[key], str):
             raise _problem(source, key, table[key], "a string")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", table["name"]):
+        raise _problem(source, "name", table["name"], "a name for folders: letters, digits, '_', '.' and '-'")
     if not table.get("base"):
         raise ConfigError(f"{source}: base is missing; name the experiment to vary: a preset (base = \"raw-1\") "
                           f"or an experiment file (base = \"my-experiment.toml\")")
@@ -361,6 +361,10 @@ def load_sweep(
     fixed = {**(quick_overrides(base.dataset) if quick else {}), **settings_to_overrides(settings),
              **settings_to_overrides(overrides or {})}
     varied = {key for axis in axes for key in _varied_keys(source, axis)}
+    shown = sorted(varied & {"name", "description", "suite", "reference"})
+    if shown:
+        raise ConfigError(f"{source}: axes.\"{shown[0]}\" says how an experiment is shown, not what is trained; "
+                          f"vary a setting of [dataset], [features], [model] or [training]")
     clash = sorted(key for key in settings_to_overrides({**settings, **(overrides or {})}) if key in varied)
     if clash:
         raise ConfigError(f"{source}: {clash[0]} is an axis of this sweep; it cannot also be set for every trial "
