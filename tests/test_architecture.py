@@ -22,7 +22,7 @@ LAYERS = [
     {"prepare", "evaluation"},
     {"runs"},
     {"training", "predict"},
-    {"estimates"},
+    {"estimates", "sweeps"},
     {"reporting"},
     {"lab"},
     {"explorer"},

@@ -17,7 +17,7 @@ section as a nested dict, ``model={"args": {"hidden": [256]}}`` (see
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from shallowdeep.explorer import BackgroundServer
     from shallowdeep.lab import LabResult
     from shallowdeep.predict import Prediction
+    from shallowdeep.sweeps import SweepResult
+    from shallowdeep.sweeps.runner import Progress
 
 
 def experiment(name_or_path: str | os.PathLike | Experiment, **settings: Any) -> Experiment:
@@ -129,17 +131,56 @@ def run_lab(suite: str = "seed", out: str | os.PathLike = "lab-report", **option
     return run(suite, out, **options)
 
 
+def sweep(
+    name_or_path: str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    address: str | None = None,
+    quick: bool = False,
+    trials: int | None = None,
+    minutes: float | None = None,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    on_progress: Callable[[Progress], None] | None = None,
+    **settings: Any,
+) -> SweepResult:
+    """Run a sweep (a shipped one by name, or a sweep file) or continue it; its table of trials.
+
+    The trial kept is the best on validation (``result.best``); its test score is the one honest
+    figure. ``settings`` apply to every trial, as in :func:`train` (``epochs=2``); ``trials`` and
+    ``minutes`` replace the file's budget; ``out`` defaults to ``sweeps/<name>`` (``-quick``).
+    ``workers`` processes here (default: the cores, at most 8; 0: this process) of ``threads``
+    threads, or, with ``address="HOST:PORT"``, tasks on that Ray cluster (token authentication).
+
+    >>> result = sd.sweep("raw", quick=True, trials=4)         # doctest: +SKIP
+    >>> result.best.point, result.best.test("accuracy")         # doctest: +SKIP
+    """
+    from shallowdeep.experiments import settings_to_overrides
+    from shallowdeep.sweeps import load_sweep
+    from shallowdeep.sweeps.runner import default_folder, run_sweep
+
+    spec = load_sweep(name_or_path, quick=quick, overrides=settings_to_overrides(settings))
+    spec = spec.with_budget(trials, minutes)
+    return run_sweep(spec, out if out is not None else default_folder(spec), workers=workers, threads=threads,
+                     address=address, data_dir=data_dir, progress=progress, on_progress=on_progress)
+
+
 def report(
     runs: Sequence[Run | RunRecord | str | os.PathLike],
     out: str | os.PathLike = "report",
     *,
     lang: str = "en",
     suite: str | None = None,
+    sweeps: Sequence[SweepResult | str | os.PathLike] = (),
 ) -> tuple[Path, Path]:
-    """Write a report (Markdown and self-contained HTML) from finished runs; their paths."""
+    """Write a report (Markdown and self-contained HTML) from finished runs, and from the folders
+    of finished sweeps (a section per sweep, and accuracy against weights across them); its paths."""
     from shallowdeep.reporting import write_report
 
     items = [item if isinstance(item, (Run, RunRecord)) else Run.open(item) for item in runs]
+<<<<<<< HEAD
     return write_report(items, out, lang=lang, suite=suite)
 
 
@@ -174,3 +215,6 @@ def explore(
 
         webbrowser.open(server.url)
     return server
+=======
+    return write_report(items, out, lang=lang, suite=suite, sweeps=sweeps)
+>>>>>>> issue-13

@@ -279,6 +279,93 @@ def _run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+_SWEEP_HELP = """\
+Try many variants of one experiment and keep the best, chosen on validation only: a grid, random or
+Bayesian (TPE) search by Optuna over the axes of a sweep file, each trial an ordinary run folder.
+The folder (--out, default sweeps/NAME) gets results.csv and results.md (one row per trial; the trial
+chosen on validation, with its test score: the one honest figure), figures/ and runs/.
+
+Trials run in worker processes on this machine (--workers N, default one per core, each with
+cores/N threads), or as tasks on an existing Ray cluster (--address HOST:PORT, after
+pip install -e ".[ray]"; the cluster must use token authentication, see README). Interrupted
+(Ctrl-C, kill -9) and started again with the same command, a sweep keeps every finished trial and
+sends the interrupted ones again.
+
+examples:
+  shallowdeep sweep --list
+  shallowdeep sweep raw --quick                          # 1 epoch on small slices: a first look
+  shallowdeep sweep raw                                  # the report's search for part 1, 27 trials
+  shallowdeep sweep hog --set training.epochs=10 --workers 2
+  shallowdeep sweep my-sweep.toml --trials 20 --minutes 30
+  shallowdeep sweep cnn --address 10.0.0.5:6379          # on a Ray cluster (RAY_AUTH_MODE=token and its token)
+  shallowdeep lab --sweeps sweeps/raw sweeps/hog sweeps/cnn   # the report, with the sweeps and Q3 measured
+"""
+
+
+def _add_sweep_parser(commands) -> None:
+    parser = commands.add_parser(
+        "sweep", help="search over settings (grid, random, TPE), choose on validation, locally or on Ray",
+        description=_SWEEP_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("sweep", nargs="?", metavar="NAME|FILE", help="a shipped sweep (see --list) or a .toml file")
+    parser.add_argument("--list", action="store_true", help="list the shipped sweeps")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="worker processes on this machine (default: one per core, at most 8; 0: this process)")
+    parser.add_argument("--threads", type=int, metavar="T", help="threads per trial (default: cores / workers)")
+    parser.add_argument("--address", metavar="HOST:PORT", help="run the trials on this Ray cluster instead")
+    parser.add_argument("--out", metavar="DIR", help="the sweep folder (default: sweeps/NAME, sweeps/NAME-quick)")
+    parser.add_argument("--quick", action="store_true", help="1 epoch on small slices, to check the pipeline")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="a setting for every trial, e.g. training.epochs=2 (repeatable)")
+    parser.add_argument("--trials", type=int, metavar="N", help="replace the budget: at most N trials")
+    parser.add_argument("--minutes", type=float, metavar="M", help="replace the budget: ask for no trial after M minutes")
+    _add_data_dir(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=_run_sweep)
+
+
+def _list_sweeps() -> int:
+    from shallowdeep.sweeps import list_sweeps, load_sweep
+    from shallowdeep.sweeps.spec import Choice
+
+    print(f"{'name':<6} {'base':<8} {'sampler':<7} {'trials':>6}  axes")
+    for name in list_sweeps():
+        spec = load_sweep(name)
+        axes = " x ".join(f"{short} ({len(axis.values) if isinstance(axis, Choice) else 'range'})"
+                          for axis, short in zip(spec.axes, spec.short_names().values()))
+        print(f"{name:<6} {spec.base_name:<8} {spec.sampler:<7} {spec.trial_budget or '-':>6}  {axes}")
+    print("\nRun one with `shallowdeep sweep NAME` (`--quick` for a first look); a sweep file of your own takes "
+          "the same keys (see README).")
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list_sweeps()
+    if not args.sweep:
+        raise ShallowDeepError("name a sweep (shallowdeep sweep --list shows the shipped ones) or a sweep file")
+    from shallowdeep.experiments import parse_assignment
+    from shallowdeep.sweeps import load_sweep
+    from shallowdeep.sweeps.results import honest_summary
+    from shallowdeep.sweeps.runner import default_folder, run_sweep
+
+    overrides = dict(parse_assignment(assignment) for assignment in args.overrides)
+    spec = load_sweep(args.sweep, quick=args.quick, overrides=overrides).with_budget(args.trials, args.minutes)
+    out = Path(args.out) if args.out else default_folder(spec)
+    try:
+        result = run_sweep(spec, out, workers=args.workers, threads=args.threads, address=args.address,
+                           data_dir=args.data_dir, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished trials are kept in {out}; run the same command again to continue",
+              file=sys.stderr)
+        return 130
+    print(f"\n{honest_summary(result)}")
+    print(f"results: {result.markdown_path}\n         {result.csv_path}")
+    for figure in result.figure_paths():
+        print(f"figure:  {figure}")
+    return 0
+
+
 _LAB_HELP = """\
 Run the whole lab: train every experiment of a suite, then write a report that answers the lab's
 four questions with the measured numbers, plots and confusion matrices: <out>/report.md (with
@@ -319,8 +406,13 @@ def _add_lab_parser(commands) -> None:
                         help="override every experiment's precision (default: each experiment's, auto for most)")
     _add_data_dir(parser)
     parser.add_argument("--xray-dir", metavar="DIR", help="the chest X-ray folder (default: found in the data directory)")
+<<<<<<< HEAD
     parser.add_argument("--no-estimate", action="store_true",
                         help="skip the short probe that forecasts each experiment's time on this machine")
+=======
+    parser.add_argument("--sweeps", nargs="+", default=[], metavar="DIR",
+                        help="folders of finished sweeps to report too (a section each, and Q3 measured)")
+>>>>>>> issue-13
     _add_no_progress(parser)
     parser.set_defaults(handler=_run_lab)
 
@@ -334,7 +426,11 @@ def _run_lab(args: argparse.Namespace) -> int:
         result = run_lab(
             args.suite, args.out, quick=args.quick, lang=args.lang, force=args.force, precision=args.precision,
             data_dir=args.data_dir, xray_dir=args.xray_dir, progress=not args.no_progress, command=command,
+<<<<<<< HEAD
             estimate=False if args.no_estimate else None,
+=======
+            sweeps=args.sweeps,
+>>>>>>> issue-13
         )
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished experiments and completed epochs are kept in {args.out}; run the "
@@ -407,7 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list_parser(commands)
     _add_train_parser(commands)
     _add_predict_parser(commands)
+<<<<<<< HEAD
     _add_explore_parser(commands)
+=======
+    _add_sweep_parser(commands)
+>>>>>>> issue-13
     return parser
 
 

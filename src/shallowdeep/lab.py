@@ -124,13 +124,19 @@ def run_lab(
     progress: bool = True,
     estimate: bool | None = None,
     command: str = "shallowdeep lab",
+    sweeps: Sequence[str | os.PathLike] = (),
 ) -> LabResult:
     """Train (or reuse) every experiment of ``suite`` and write ``<out>/report.md`` and ``report.html``.
 
+<<<<<<< HEAD
     ``experiments`` (preset names or TOML files) replaces the suite's presets. Before training,
     each experiment to train is probed briefly and the forecast printed (``estimate``; default:
     yes, except ``quick`` runs, which are shorter than their probe); during the lab, each
     experiment's line gives the elapsed time and the time left.
+=======
+    ``experiments`` (preset names or TOML files) replaces the suite's presets; ``sweeps`` are the
+    folders of finished sweeps the report shows too.
+>>>>>>> issue-13
     """
     started = time.perf_counter()
     out = Path(out)
@@ -177,5 +183,5 @@ def run_lab(
         _release_memory()
     in_report_order = [records[base.name] for base in bases]
     markdown, html = write_report(in_report_order, out, suite=suite, quick=quick, lang=lang, command=command,
-                                  seconds=time.perf_counter() - started)
+                                  seconds=time.perf_counter() - started, sweeps=sweeps)
     return LabResult(in_report_order, markdown, html, time.perf_counter() - started)

@@ -32,6 +32,9 @@ import csv
 import enum
 import io
 import os
+import shutil
+import tarfile
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -280,6 +283,45 @@ class Run:
             )
         with np.load(path, allow_pickle=False) as stored:
             return {key: stored[key] for key in stored.files}
+
+    # -- moving between machines ------------------------------------------------------------------
+
+    def pack(self) -> bytes:
+        """The whole folder as a gzip'd tar (``<experiment>/<folder>/...``), to send elsewhere."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            archive.add(self.path, arcname=f"{self.path.parent.name}/{self.path.name}")
+        return buffer.getvalue()
+
+    @classmethod
+    def unpack(cls, data: bytes, runs_dir: str | os.PathLike) -> Run:
+        """A run packed by :meth:`pack` (on another machine), written into ``runs_dir`` under its own
+        name, or a new one where a folder of that name exists; the run.
+
+        The archive is untrusted: only regular files and folders are taken, all inside one run
+        folder (tarfile's ``data`` filter refuses absolute paths, ``..``, links and devices), and
+        the folder appears in one rename once complete."""
+        if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12
+            raise RunError("receiving a run folder safely needs Python 3.10.12 or later (tarfile's data filter)")
+        runs_dir = Path(runs_dir)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=runs_dir))
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+                archive.extractall(staging, filter="data")
+            folders = [path for path in staging.glob("*/*") if path.is_dir()]
+            if len(folders) != 1 or len(list(staging.iterdir())) != 1 or not (folders[0] / "config.toml").is_file():
+                raise RunError("the archive received is not one packed run folder (Run.pack makes them)")
+            target = runs_dir / folders[0].relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            name, suffix = target.name, 1
+            while target.exists():
+                suffix += 1
+                target = target.with_name(f"{name}-{suffix}")
+            os.replace(folders[0], target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return cls(target)
 
     # -- writing (training) --------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -172,11 +173,13 @@ def train(
     resume: bool = False,
     progress: bool = True,
     data: PreparedData | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Run:
     """Train ``experiment``, evaluate it on its validation and test sets, and write its run folder.
 
     ``resume=True`` continues the newest interrupted run of the same resolved experiment (and
     starts a new one if there is none). ``data`` skips loading when the caller already has it.
+    ``callbacks`` run after each epoch's checkpoint is written (a sweep's pruning stops a trial there).
     """
     training = experiment["training"]
     run = Run.find_interrupted(runs_dir, experiment) if resume else None
@@ -205,7 +208,7 @@ def train(
         model.fit(
             data.x_train[order], y_train[order], batch_size=training["batch_size"], epochs=epoch + 1,
             initial_epoch=epoch, validation_data=validation, class_weight=weights, shuffle=False,
-            verbose=_verbosity(progress), callbacks=[checkpoint],
+            verbose=_verbosity(progress), callbacks=[checkpoint, *callbacks],
         )
     evaluation_started = time.perf_counter()
     evaluation = evaluate_model(model, experiment, data)

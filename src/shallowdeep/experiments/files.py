@@ -67,24 +67,34 @@ def list_presets() -> list[str]:
                   if entry.name.endswith(".toml"))
 
 
-def read_experiment_file(name_or_path: str | Path) -> tuple[dict, str]:
-    """The raw table of a preset (by name) or of a TOML file (by path), and its source name."""
+def read_toml(name_or_path: str | Path, shipped: Any, *, file_kind: str, shipped_kind: str,
+              shipped_names: list[str]) -> tuple[dict, str, Path | None]:
+    """A shipped TOML file by name (``shipped/<name>.toml``) or a TOML file by path: its table (with
+    its name, by default the file's), its source for messages, and the folder a path lies in."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
-            raise ConfigError(f"experiment file {path} does not exist")
-        text, source, default_name = path.read_text(encoding="utf-8"), str(path), path.stem
+            raise ConfigError(f"{file_kind} file {path} does not exist")
+        text, source, folder, default_name = path.read_text(encoding="utf-8"), str(path), path.parent, path.stem
     else:
-        if str(name_or_path) not in list_presets():
+        if str(name_or_path) not in shipped_names:
             raise ConfigError(
-                f"no preset named {str(name_or_path)!r} and no such file; presets: "
-                f"{', '.join(list_presets())} (or give a path to a .toml file)"
+                f"no {shipped_kind} named {str(name_or_path)!r} and no such file; {shipped_kind}s: "
+                f"{', '.join(shipped_names)} (or give a path to a .toml file)"
             )
-        entry = _preset_folder() / f"{name_or_path}.toml"
-        text, source, default_name = entry.read_text(encoding="utf-8"), f"preset {name_or_path}", str(name_or_path)
+        entry = shipped / f"{name_or_path}.toml"
+        text, source, folder, default_name = (entry.read_text(encoding="utf-8"), f"{shipped_kind} {name_or_path}",
+                                              None, str(name_or_path))
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
     table.setdefault("name", default_name)
+    return table, source, folder
+
+
+def read_experiment_file(name_or_path: str | Path) -> tuple[dict, str]:
+    """The raw table of a preset (by name) or of a TOML file (by path), and its source name."""
+    table, source, _ = read_toml(name_or_path, _preset_folder(), file_kind="experiment", shipped_kind="preset",
+                                 shipped_names=list_presets())
     return table, source

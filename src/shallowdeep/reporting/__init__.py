@@ -21,9 +21,11 @@ from shallowdeep.reporting.common import Images, finished, problem_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.questions import question_1, question_2, question_3, question_4
 from shallowdeep.reporting.render import to_html, to_markdown
+from shallowdeep.reporting.sweeps import sweep_sections
 from shallowdeep.reporting.text import LANGUAGES, Writer
 from shallowdeep.runs import Outcome, Run, RunRecord
 from shallowdeep.storage import write_text
+from shallowdeep.sweeps import SweepResult
 
 
 def _duration(seconds: float) -> str:
@@ -65,7 +67,7 @@ def _as_record(item: Run | RunRecord) -> RunRecord:
 
 
 def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bool, lang: str, command: str,
-                   seconds: float) -> Document:
+                   seconds: float, sweeps: Sequence[SweepResult] = ()) -> Document:
     """The report as a document; the figures it draws are written into ``<out>/images``."""
     write = Writer(lang)
     images = Images(out)
@@ -73,11 +75,15 @@ def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bo
     if quick:
         document.banner(write("quick"))
     outcomes = Counter(record.outcome for record in records)
-    document.paragraph(write(
-        "intro", version=__version__, date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), command=command,
-        count=len(records), suite=suite, trained=outcomes[Outcome.TRAINED], reused=outcomes[Outcome.REUSED],
-        failed=outcomes[Outcome.FAILED], skipped=outcomes[Outcome.SKIPPED], total=_duration(seconds),
-    ))
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if records or not sweeps:
+        document.paragraph(write(
+            "intro", version=__version__, date=date, command=command, count=len(records), suite=suite,
+            trained=outcomes[Outcome.TRAINED], reused=outcomes[Outcome.REUSED], failed=outcomes[Outcome.FAILED],
+            skipped=outcomes[Outcome.SKIPPED], total=_duration(seconds),
+        ))
+    else:
+        document.paragraph(write("intro_sweeps", version=__version__, date=date, command=command, count=len(sweeps)))
     problems = [record for record in records if not record.outcome.has_run]
     if problems:
         document.heading(2, write("failed_title"))
@@ -91,7 +97,9 @@ def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bo
         question_4(document, write, images, lab)
     if best:
         beyond_the_lab(document, write, images, best, records)
-    _reproduction(document, write, records, seconds, command)
+    sweep_sections(document, write, images, sweeps)
+    if records or not sweeps:
+        _reproduction(document, write, records, seconds, command)
     return document
 
 
@@ -104,11 +112,13 @@ def write_report(
     lang: str = "en",
     command: str = "shallowdeep.reporting",
     seconds: float | None = None,
+    sweeps: Sequence[SweepResult | str | os.PathLike] = (),
 ) -> tuple[Path, Path]:
     """Write ``<out>/report.md`` (images in ``<out>/images``) and the self-contained ``report.html``.
 
     ``items``: finished runs, or the records of a lab (runs, and experiments that failed or were
     skipped). ``suite`` names them in the introduction (default: the suites they come from).
+    ``sweeps``: finished sweeps (results or their folders), each in a section of its own.
     """
     started = time.perf_counter()
     if lang not in LANGUAGES:
@@ -117,8 +127,10 @@ def write_report(
     if suite is None:
         suite = ", ".join(sorted({r.experiment["suite"] or "custom" for r in records if r.experiment})) or "custom"
     out = Path(out)
+    sweep_results = [item if isinstance(item, SweepResult) else SweepResult.load(item) for item in sweeps]
     document = build_document(records, out, suite=suite, quick=quick, lang=lang, command=command,
-                              seconds=seconds if seconds is not None else time.perf_counter() - started)
+                              seconds=seconds if seconds is not None else time.perf_counter() - started,
+                              sweeps=sweep_results)
     links = {image.path: image.path.relative_to(out).as_posix() for image in document.images}
     markdown, html = out / "report.md", out / "report.html"
     write_text(markdown, to_markdown(document, links))

@@ -1,0 +1,35 @@
+"""One trial's work: pruned after the epoch its rule judges hopeless, its partial run kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from shallowdeep.sweeps import TrialStatus, load_sweep
+from shallowdeep.sweeps.execution import TrialTask, run_trial
+from shallowdeep.sweeps.search import PruningJudge, PruningPlan
+
+#: Three finished trials that reached a perfect validation accuracy at every epoch.
+PERFECT = tuple(((1, 1.0), (2, 1.0), (3, 1.0)) for _ in range(3))
+
+
+def test_the_median_rule_stops_a_trial_below_the_finished_ones_after_the_warm_up():
+    judge = PruningJudge(PruningPlan("val_accuracy", "maximize", startup_trials=3, warmup_epochs=1, finished=PERFECT))
+    assert not judge.should_stop(1, 0.5)  # still warming up
+    assert judge.should_stop(2, 0.5)
+    assert not PruningJudge(PruningPlan("val_accuracy", "maximize", 3, 0, PERFECT)).should_stop(1, 1.0)
+    too_few = PruningPlan("val_accuracy", "maximize", startup_trials=4, warmup_epochs=0, finished=PERFECT)
+    assert not PruningJudge(too_few).should_stop(1, 0.1)
+
+
+@pytest.mark.slow
+def test_a_hopeless_trial_stops_after_its_first_epoch_and_keeps_its_partial_run(real_data_dir, tmp_path):
+    spec = load_sweep("raw", overrides={"training.epochs": 3, "dataset.train_limit": 300, "dataset.test_limit": 100})
+    experiments = spec.experiments({"model.args.hidden": [128], "model.args.dropout": 0.0, "training.batch_size": 128})
+    plan = PruningPlan("val_accuracy", "maximize", startup_trials=3, warmup_epochs=0, finished=PERFECT)
+    outcome = run_trial(TrialTask(7, tuple(experiments), "accuracy", threads=0, folder=str(tmp_path),
+                                  data_dir=str(real_data_dir), pruning=plan))
+    assert outcome.status is TrialStatus.PRUNED, outcome.details
+    (run,) = outcome.runs
+    assert run.epochs == 1 and run.validation is None and run.test == {}  # never evaluated on test
+    assert list(outcome.curve) == [1] and run.path.endswith(".partial")
+    assert (tmp_path / run.path / "checkpoint-epoch001.keras").is_file()
