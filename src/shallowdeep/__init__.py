@@ -29,11 +29,8 @@ _LAZY = {
     "load_run": "shallowdeep.api",
     "presets": "shallowdeep.api",
     "experiment": "shallowdeep.api",
-<<<<<<< HEAD
     "explore": "shallowdeep.api",
-=======
     "sweep": "shallowdeep.api",
->>>>>>> issue-13
     "Run": "shallowdeep.runs",
     "RunError": "shallowdeep.runs",
     "Experiment": "shallowdeep.experiments",
@@ -51,11 +48,7 @@ _SUBMODULES = ("plots", "data", "features", "models", "experiments", "runs", "ev
 if TYPE_CHECKING:
     from shallowdeep import data, evaluation, experiments, features, models, plots, runs, sweeps
     from shallowdeep.api import (
-<<<<<<< HEAD
-        evaluate, experiment, explore, load_run, predict_images, presets, report, run_lab, train,
-=======
-        evaluate, experiment, load_run, predict_images, presets, report, run_lab, sweep, train,
->>>>>>> issue-13
+        evaluate, experiment, explore, load_run, predict_images, presets, report, run_lab, sweep, train,
     )
     from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
     from shallowdeep.experiments import ConfigError, Experiment

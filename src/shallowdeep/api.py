@@ -180,8 +180,7 @@ def report(
     from shallowdeep.reporting import write_report
 
     items = [item if isinstance(item, (Run, RunRecord)) else Run.open(item) for item in runs]
-<<<<<<< HEAD
-    return write_report(items, out, lang=lang, suite=suite)
+    return write_report(items, out, lang=lang, suite=suite, sweeps=sweeps)
 
 
 def explore(
@@ -215,6 +214,3 @@ def explore(
 
         webbrowser.open(server.url)
     return server
-=======
-    return write_report(items, out, lang=lang, suite=suite, sweeps=sweeps)
->>>>>>> issue-13

@@ -406,13 +406,10 @@ def _add_lab_parser(commands) -> None:
                         help="override every experiment's precision (default: each experiment's, auto for most)")
     _add_data_dir(parser)
     parser.add_argument("--xray-dir", metavar="DIR", help="the chest X-ray folder (default: found in the data directory)")
-<<<<<<< HEAD
     parser.add_argument("--no-estimate", action="store_true",
                         help="skip the short probe that forecasts each experiment's time on this machine")
-=======
     parser.add_argument("--sweeps", nargs="+", default=[], metavar="DIR",
                         help="folders of finished sweeps to report too (a section each, and Q3 measured)")
->>>>>>> issue-13
     _add_no_progress(parser)
     parser.set_defaults(handler=_run_lab)
 
@@ -426,11 +423,8 @@ def _run_lab(args: argparse.Namespace) -> int:
         result = run_lab(
             args.suite, args.out, quick=args.quick, lang=args.lang, force=args.force, precision=args.precision,
             data_dir=args.data_dir, xray_dir=args.xray_dir, progress=not args.no_progress, command=command,
-<<<<<<< HEAD
             estimate=False if args.no_estimate else None,
-=======
             sweeps=args.sweeps,
->>>>>>> issue-13
         )
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished experiments and completed epochs are kept in {args.out}; run the "
@@ -503,11 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_list_parser(commands)
     _add_train_parser(commands)
     _add_predict_parser(commands)
-<<<<<<< HEAD
     _add_explore_parser(commands)
-=======
     _add_sweep_parser(commands)
->>>>>>> issue-13
     return parser
 
 

@@ -128,15 +128,11 @@ def run_lab(
 ) -> LabResult:
     """Train (or reuse) every experiment of ``suite`` and write ``<out>/report.md`` and ``report.html``.
 
-<<<<<<< HEAD
-    ``experiments`` (preset names or TOML files) replaces the suite's presets. Before training,
-    each experiment to train is probed briefly and the forecast printed (``estimate``; default:
-    yes, except ``quick`` runs, which are shorter than their probe); during the lab, each
-    experiment's line gives the elapsed time and the time left.
-=======
     ``experiments`` (preset names or TOML files) replaces the suite's presets; ``sweeps`` are the
-    folders of finished sweeps the report shows too.
->>>>>>> issue-13
+    folders of finished sweeps the report shows too. Before training, each experiment to train is
+    probed briefly and the forecast printed (``estimate``; default: yes, except ``quick`` runs,
+    which are shorter than their probe); during the lab, each experiment's line gives the elapsed
+    time and the time left.
     """
     started = time.perf_counter()
     out = Path(out)
