@@ -1,4 +1,4 @@
-"""Models: builders registered by name, the augmentation layer, weight accounting, loading.
+"""Models: builders registered by name, the augmentation layers, weight accounting, loading.
 
 >>> from shallowdeep.models import create_model, list_models
 >>> list_models()
@@ -12,21 +12,28 @@ import os
 
 from shallowdeep.backend import keras
 from shallowdeep.models import builders as _builders  # noqa: F401 (registers the builders)
-from shallowdeep.models.augmentation import RandomAffine, with_augmentation
+from shallowdeep.models.augmentation import (
+    AUGMENTATION_LAYERS, RandomAffine, RandomBlur, RandomElastic, RandomLowResolution, RandomThickness,
+    with_augmentation,
+)
 from shallowdeep.models.registry import ModelError, create_model, list_models, model_arguments, register_model
 from shallowdeep.models.weights import LayerWeights, total_formula, weight_table, weight_table_markdown
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
     """A saved ``.keras`` model, loaded with ``safe_mode=True`` (no arbitrary code from the file),
-    shallowdeep's own layers (:class:`RandomAffine`) known."""
-    return keras.saving.load_model(path, safe_mode=True, custom_objects={"RandomAffine": RandomAffine})
+    shallowdeep's own layers (the augmentation layers) known."""
+    return keras.saving.load_model(path, safe_mode=True, custom_objects=AUGMENTATION_LAYERS)
 
 
 __all__ = [
     "LayerWeights",
     "ModelError",
     "RandomAffine",
+    "RandomBlur",
+    "RandomElastic",
+    "RandomLowResolution",
+    "RandomThickness",
     "create_model",
     "list_models",
     "load_model",
