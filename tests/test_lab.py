@@ -1,5 +1,6 @@
-"""`shallowdeep lab --quick`: every experiment, one report answering the four questions, in two
-languages, reusing finished runs, surviving a failure, and opening in a real browser offline."""
+"""`shallowdeep lab --quick`: every experiment, one report answering the four questions and which
+networks read digits from outside MNIST, in two languages, reusing finished runs, surviving a failure,
+and opening in a real browser offline."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def test_the_seed_suite_is_the_reference_report_s_ten_experiments():
     assert suite_members("seed") == ["raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3",
                                      "cnn-1", "cnn-2", "cnn-3", "xray-1"]
     assert suite_members("handout") == ["handout-raw", "handout-hog", "handout-cnn"]
-    assert suite_members("best") == ["mnist-fast", "mnist-best", "xray-best", "pneumoniamnist-best"]
-    assert len(suite_members("all")) == 20
+    assert suite_members("best") == ["mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best"]
+    assert len(suite_members("all")) == 21
 
 
 def test_the_chest_xray_cnn_trains_first_and_the_report_keeps_its_order():
@@ -57,6 +58,12 @@ def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab)
     # Q3: a worked example with the arithmetic; Q4: the X-ray scores on validation and test.
     assert "conv_2     Conv2D 5x5, 32 -> 32       5*5*32*32 + 32 = 25,632" in markdown
     assert re.search(r"\| test \| 0\.500 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", markdown)
+    # Q5: every MNIST run was evaluated on synthdigits after training, and the report reads it.
+    assert "## Q5. Which networks read digits they were not trained on?" in markdown
+    for record in result.records[:9]:
+        assert record.run.evaluation("synthdigits").metrics["samples"] == 2000
+        assert re.search(rf"\| {record.name} \| [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| -?[\d.]+ \|", markdown)
+    assert "images/q5-mistakes.png" in markdown
     for link in re.findall(r"\]\((images/[^)]+)\)", markdown):
         assert (out / link).is_file(), link
 
@@ -70,6 +77,7 @@ def test_running_again_reuses_every_run_and_can_write_french(quick_lab, real_dat
     assert "EXÉCUTION RAPIDE" in markdown and "## Q4. Radiographies thoraciques" in markdown
     assert "| modèle | état | paramètres |" in markdown and "856\u202f330" in markdown
     assert "Total : 832 + 25\u202f632" in markdown
+    assert "## Q5. Quels réseaux lisent des chiffres" in markdown and "| modèle | entrée | test MNIST | plein cadre |" in markdown
 
 
 @pytest.mark.slow

@@ -27,9 +27,7 @@ def evaluate_outside(model, experiment: Experiment, dataset: str = DEFAULT_DATAS
                      digits: DigitRenderings | None = None) -> DatasetEvaluation:
     """``model`` (trained on MNIST with ``experiment``'s features) on an evaluation-only set of
     digits, each rendering predicted once, in order. ``digits`` skips loading them again."""
-    if experiment.dataset != "mnist":
-        raise RunError(f"{experiment.name} was trained on {experiment.dataset}; {dataset} holds digits, "
-                       f"for models trained on MNIST")
+    _check_reads_digits(experiment, dataset)
     started = time.perf_counter()
     digits = digits if digits is not None else digit_renderings(dataset)
     probabilities = {rendering: predict_probabilities(model, features_from_images(images, experiment))
@@ -40,12 +38,19 @@ def evaluate_outside(model, experiment: Experiment, dataset: str = DEFAULT_DATAS
     return evaluation
 
 
+def _check_reads_digits(experiment: Experiment, dataset: str) -> None:
+    if experiment.dataset != "mnist":
+        raise RunError(f"{experiment.name} was trained on {experiment.dataset}; {dataset} holds digits, "
+                       f"for models trained on MNIST")
+
+
 def evaluate_run_outside(run: Run, dataset: str = DEFAULT_DATASET,
                          digits: DigitRenderings | None = None) -> DatasetEvaluation:
     """:func:`evaluate_outside` for a finished run, stored in its folder."""
     if not run.finished:
         raise RunError(f"run {run.path} has not finished training; finish it with `shallowdeep train "
                        f"{run.path / 'config.toml'} --resume` before evaluating it")
+    _check_reads_digits(run.experiment, dataset)
     evaluation = evaluate_outside(run.model, run.experiment, dataset, digits)
     run.write_evaluation(evaluation)
     return evaluation

@@ -3,6 +3,9 @@
 Each experiment is trained at most once per resolved configuration and version of the code: a
 finished run in ``<out>/runs`` is reused (``force=True`` retrains), an interrupted one resumes from
 its last checkpoint, and one experiment failing is recorded with its error while the others go on.
+Every MNIST run is then evaluated on synthdigits, digits from outside MNIST (a few seconds each),
+unless it already holds that evaluation, so that the report can answer which networks read digits
+they were not trained on.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from typing import Any
 
 from shallowdeep import training
 from shallowdeep.data import find_chest_xray
+from shallowdeep.data.info import DATASETS
 from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
+from shallowdeep.generalisation import DEFAULT_DATASET, evaluate_run_outside
+from shallowdeep.prepare import DigitRenderings, digit_renderings
 from shallowdeep.reporting import write_report
 from shallowdeep.runs import Outcome, Run, RunRecord
 
@@ -66,6 +72,38 @@ def _release_memory() -> None:
     gc.collect()
 
 
+class _OutsideDigits:
+    """Evaluates MNIST runs on synthdigits, loading the digits once, on first need."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.digits: DigitRenderings | None = None
+
+    def evaluate(self, record: RunRecord, tag: str) -> None:
+        run = record.run
+        if run is None or record.experiment.dataset != "mnist":
+            return
+        stored = run.evaluation(DEFAULT_DATASET)
+        if stored is not None and stored.metrics["dataset_sha256"] == DATASETS[DEFAULT_DATASET].files["test"].sha256:
+            return
+        try:
+            if self.digits is None:
+                self.digits = digit_renderings(DEFAULT_DATASET)
+            metrics = evaluate_run_outside(run, DEFAULT_DATASET, self.digits).metrics
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # the run itself is fine: the report says it was not evaluated
+            log = self.out / "logs" / f"{record.name}-{DEFAULT_DATASET}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc(), encoding="utf-8")
+            print(f"{tag}: not evaluated on {DEFAULT_DATASET}: {type(error).__name__}: {error} (traceback in {log})",
+                  flush=True)
+            return
+        accuracies = ", ".join(f"{rendering} {result['accuracy']:.4f}" for rendering, result in
+                               metrics["renderings"].items())
+        print(f"{tag}: {DEFAULT_DATASET} (digits from outside MNIST): {accuracies}", flush=True)
+
+
 def run_lab(
     suite: str = "seed",
     out: str | os.PathLike = "lab-report",
@@ -92,6 +130,7 @@ def run_lab(
     bases = [load_experiment(name) for name in (experiments if experiments is not None else suite_members(suite))]
     order = training_order(bases)
     records: dict[str, RunRecord] = {}
+    outside = _OutsideDigits(out)
     for position, base in enumerate(order, start=1):
         name, tag = base.name, f"[{position}/{len(order)}] {base.name}"
         if base.dataset == "chest_xray" and not base["dataset"]["path"] and (xray_root is None or not xray_root.is_dir()):
@@ -104,6 +143,7 @@ def run_lab(
         if finished is not None:
             print(f"{tag}: reusing {finished.path}", flush=True)
             records[name] = RunRecord(name, experiment, Outcome.REUSED, finished)
+            outside.evaluate(records[name], tag)
             continue
         print(f"{tag}: training {experiment['training']['epochs']} epoch(s)", flush=True)
         begun = time.perf_counter()
@@ -121,6 +161,7 @@ def run_lab(
                                       seconds=time.perf_counter() - begun)
             continue
         records[name] = RunRecord(name, experiment, Outcome.TRAINED, run, seconds=time.perf_counter() - begun)
+        outside.evaluate(records[name], tag)
         _release_memory()
     in_report_order = [records[base.name] for base in bases]
     markdown, html = write_report(in_report_order, out, suite=suite, quick=quick, lang=lang, command=command,

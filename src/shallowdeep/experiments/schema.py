@@ -51,6 +51,14 @@ def _at_least(minimum) -> Callable[[Any], str | None]:
     return lambda value: None if value >= minimum else f"a value of at least {minimum}"
 
 
+def _trainable(value) -> str | None:
+    if value in TRAINABLE:
+        return None
+    kept = [name for name in DATASETS if name not in TRAINABLE]
+    return (f"one of {', '.join(map(repr, TRAINABLE))} ({', '.join(kept)} is for evaluation only: "
+            f"`shallowdeep evaluate RUN --dataset {kept[0]}`)")
+
+
 def _fraction(value) -> str | None:
     return None if 0.0 < value < 1.0 else "a number strictly between 0 and 1"
 
@@ -116,8 +124,7 @@ SCHEMA: dict[str, Any] = {
     "suite": Field("", str, lambda v: None if v in ("",) + SUITES else f"one of {SUITES} or \"\""),
     "reference": Field({}, dict, help="published figures to show beside ours (report)"),
     "dataset": {
-        "name": Field("mnist", str, _one_of(*TRAINABLE),
-                      "the dataset trained and tested on; synthdigits is for `shallowdeep evaluate` only"),
+        "name": Field("mnist", str, _trainable, "the dataset trained and tested on"),
         "image_size": Field([28, 28], list, _positive_pair,
                             "image size; MNIST is 28x28, PneumoniaMNIST 28/64/128/224 square"),
         "val_fraction": Field(0.1, float, _fraction,
