@@ -326,8 +326,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 _LAB_HELP = """\
 Run the whole lab: train every experiment of a suite, then write a report that answers the lab's
-four questions with the measured numbers, plots and confusion matrices: <out>/report.md (with
-<out>/images/) and <out>/report.html, one self-contained file that opens offline.
+four questions with the measured numbers, plots and confusion matrices, and a fifth: which networks
+read digits they were not trained on (every MNIST run is evaluated on synthdigits after training):
+<out>/report.md (with <out>/images/) and <out>/report.html, one self-contained file that opens offline.
 
 Suites: "seed" (default) is the reference report's ten experiments, raw-1..3, hog-1..3, cnn-1..3
 and the chest X-ray CNN xray-1; "handout" the course's three starting points; "pooled" the CNNs

@@ -78,8 +78,35 @@ def resampling_matrix(size: int, small: int) -> np.ndarray:
     return enlarge @ shrink
 
 
+class _RandomPerImage(keras.layers.Layer):
+    """What every augmentation layer shares: its own random stream (``seed``), images passed through
+    unchanged unless training, the shape kept, and its settings in its config."""
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def augment(self, images):
+        """The randomly changed images (training only)."""
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        """The layer's own arguments, as its config saves them."""
+        raise NotImplementedError
+
+    def call(self, images, training=None):
+        return self.augment(images) if training else images
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), **self.settings(), "seed": self.seed}
+
+
 @keras.saving.register_keras_serializable(package="shallowdeep")
-class RandomAffine(keras.layers.Layer):
+class RandomAffine(_RandomPerImage):
     """Random rotation (degrees), zoom (fraction), shift (fraction of the side), shear (degrees) and
     horizontal flip, composed into one affine map so that every image is resampled once (bilinear).
 
@@ -95,15 +122,13 @@ class RandomAffine(keras.layers.Layer):
 
     def __init__(self, rotation: float = 0.0, zoom: float = 0.0, shift: float = 0.0, flip: bool = False,
                  seed: int | None = None, shear: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         for name, value, upper in (("rotation", rotation, 180.0), ("zoom", zoom, 1.0), ("shift", shift, 1.0),
                                    ("shear", shear, 60.0)):
             if not 0.0 <= value < upper:
                 raise ValueError(f"augmentation {name} must be in [0, {upper:g}), got {value!r}")
         self.rotation, self.zoom, self.shift, self.flip = float(rotation), float(zoom), float(shift), bool(flip)
         self.shear = float(shear)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _uniform(self, batch, bound):
         return _uniform(batch, -bound, bound, self.seed_generator)
@@ -127,25 +152,20 @@ class RandomAffine(keras.layers.Layer):
         zeros = ops.zeros((batch,))
         return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
-    def call(self, images, training=None):
-        if not training:
-            return images
+    def augment(self, images):
         shape = ops.shape(images)
         rows = self.transforms(shape[0], images.shape[1], images.shape[2])
         warped = ops.image.affine_transform(ops.cast(images, "float32"), rows, interpolation="bilinear",
                                             fill_mode="constant", fill_value=0, data_format="channels_last")
         return ops.cast(warped, images.dtype)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "rotation": self.rotation, "zoom": self.zoom, "shift": self.shift,
-                "flip": self.flip, "seed": self.seed, "shear": self.shear}
+    def settings(self) -> dict:
+        return {"rotation": self.rotation, "zoom": self.zoom, "shift": self.shift,
+                "flip": self.flip, "shear": self.shear}
 
 
 @keras.saving.register_keras_serializable(package="shallowdeep")
-class RandomThickness(keras.layers.Layer):
+class RandomThickness(_RandomPerImage):
     """Thicker or thinner strokes: grey dilation or erosion by a random, fractional number of pixels.
 
     Each image gets ``t`` uniform in ``[-thickness, thickness]``. With ``D^k`` the image dilated
@@ -156,15 +176,12 @@ class RandomThickness(keras.layers.Layer):
     """
 
     def __init__(self, thickness: float = 1.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         if not 0.0 < thickness <= 3.0:
             raise ValueError(f"augmentation thickness must be in (0, 3] pixels, got {thickness!r}")
-        self.thickness, self.seed = float(thickness), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.thickness = float(thickness)
 
-    def call(self, images, training=None):
-        if not training:
-            return images
+    def augment(self, images):
         x = ops.cast(images, "float32")
         steps = math.ceil(self.thickness)
         dilated, eroded, levels = x, x, {0: x}
@@ -178,15 +195,12 @@ class RandomThickness(keras.layers.Layer):
             out = out + ops.maximum(0.0, 1.0 - ops.abs(t - step)) * level  # hat weights: sum to 1
         return ops.cast(out, images.dtype)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "thickness": self.thickness, "seed": self.seed}
+    def settings(self) -> dict:
+        return {"thickness": self.thickness}
 
 
 @keras.saving.register_keras_serializable(package="shallowdeep")
-class RandomBlur(keras.layers.Layer):
+class RandomBlur(_RandomPerImage):
     """A Gaussian blur of random width per image: ``sigma`` uniform in ``[0, blur]`` pixels.
 
     The blur is separable, ``G X G^T`` with ``G[i, j] = exp(-(i - j)^2 / (2 sigma^2))`` normalised
@@ -195,11 +209,10 @@ class RandomBlur(keras.layers.Layer):
     """
 
     def __init__(self, blur: float = 1.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         if not 0.0 < blur <= 3.0:
             raise ValueError(f"augmentation blur must be in (0, 3] pixels, got {blur!r}")
-        self.blur, self.seed = float(blur), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.blur = float(blur)
 
     @staticmethod
     def _matrices(sigma, size: int):
@@ -207,21 +220,16 @@ class RandomBlur(keras.layers.Layer):
         weights = ops.exp(-ops.convert_to_tensor(offsets ** 2)[None] / (2.0 * ops.square(sigma)[:, None, None]))
         return weights / ops.sum(weights, axis=-1, keepdims=True)
 
-    def call(self, images, training=None):
-        if not training:
-            return images
+    def augment(self, images):
         sigma = ops.maximum(_uniform(ops.shape(images)[0], 0.0, self.blur, self.seed_generator), 1e-3)
         return _separable(images, self._matrices(sigma, images.shape[1]), self._matrices(sigma, images.shape[2]))
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "blur": self.blur, "seed": self.seed}
+    def settings(self) -> dict:
+        return {"blur": self.blur}
 
 
 @keras.saving.register_keras_serializable(package="shallowdeep")
-class RandomLowResolution(keras.layers.Layer):
+class RandomLowResolution(_RandomPerImage):
     """The image captured at a lower resolution, then enlarged back: each image is shrunk by area
     averaging to a side drawn uniformly from ``low_resolution`` to its own side (which leaves it
     as it is), then enlarged by linear interpolation (:func:`resampling_matrix`).
@@ -230,11 +238,10 @@ class RandomLowResolution(keras.layers.Layer):
     """
 
     def __init__(self, low_resolution: int = 14, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         if not (isinstance(low_resolution, int) and low_resolution >= 4):
             raise ValueError(f"augmentation low_resolution must be a side of at least 4 pixels, got {low_resolution!r}")
-        self.low_resolution, self.seed = low_resolution, seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.low_resolution = low_resolution
 
     def build(self, input_shape):
         height, width = input_shape[1], input_shape[2]
@@ -248,23 +255,18 @@ class RandomLowResolution(keras.layers.Layer):
             np.stack([resampling_matrix(width, max(1, round(side * width / height))) for side in sides]), "float32")
         self._choices = len(sides)
 
-    def call(self, images, training=None):
-        if not training:
-            return images
+    def augment(self, images):
         batch = ops.shape(images)[0]
         choice = ops.cast(ops.floor(_uniform(batch, 0.0, self._choices, self.seed_generator)), "int32")
         choice = ops.minimum(choice, self._choices - 1)
         return _separable(images, ops.take(self._rows, choice, axis=0), ops.take(self._columns, choice, axis=0))
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "low_resolution": self.low_resolution, "seed": self.seed}
+    def settings(self) -> dict:
+        return {"low_resolution": self.low_resolution}
 
 
 @keras.saving.register_keras_serializable(package="shallowdeep")
-class RandomElastic(keras.layers.Layer):
+class RandomElastic(_RandomPerImage):
     """Elastic distortion (Simard, Steinkraus & Platt 2003, "Best practices for convolutional neural
     networks applied to visual document analysis", ICDAR): the wobble of a hand.
 
@@ -277,21 +279,18 @@ class RandomElastic(keras.layers.Layer):
     """
 
     def __init__(self, alpha: float = 34.0, sigma: float = 4.0, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         if not 0.0 < alpha <= 100.0:
             raise ValueError(f"augmentation elastic (alpha) must be in (0, 100], got {alpha!r}")
         if not 0.5 <= sigma <= 20.0:
             raise ValueError(f"augmentation elastic_sigma must be in [0.5, 20] pixels, got {sigma!r}")
-        self.alpha, self.sigma, self.seed = float(alpha), float(sigma), seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.alpha, self.sigma = float(alpha), float(sigma)
 
     def build(self, input_shape):
         self._rows = ops.convert_to_tensor(gaussian_matrix(input_shape[1], self.sigma)[None], "float32")
         self._columns = ops.convert_to_tensor(gaussian_matrix(input_shape[2], self.sigma)[None], "float32")
 
-    def call(self, images, training=None):
-        if not training:
-            return images
+    def augment(self, images):
         x = ops.cast(images, "float32")
         batch, height, width, channels = ops.shape(x)[0], images.shape[1], images.shape[2], images.shape[3]
         noise = keras.random.uniform((batch, height, width, 2), -1.0, 1.0, seed=self.seed_generator)
@@ -300,11 +299,8 @@ class RandomElastic(keras.layers.Layer):
         columns = ops.arange(width, dtype="float32")[None, None, :] + field[..., 0]
         return ops.cast(_bilinear(x, rows, columns), images.dtype)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha, "sigma": self.sigma, "seed": self.seed}
+    def settings(self) -> dict:
+        return {"alpha": self.alpha, "sigma": self.sigma}
 
 
 def _bilinear(images, rows, columns):
