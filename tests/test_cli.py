@@ -18,6 +18,7 @@ from PIL import Image
 
 from shallowdeep.cli import main
 from shallowdeep.data import load_mnist
+from shallowdeep.data.synthdigits import synthdigits_path
 
 SHALLOWDEEP = str(Path(sys.executable).with_name("shallowdeep"))
 
@@ -28,6 +29,7 @@ def test_data_reports_every_real_dataset_as_verified(real_data_dir, real_chest_x
     for name in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "pneumoniamnist.npz"):
         assert f"verified   {real_data_dir / 'mnist' if 'ubyte' in name else real_data_dir / 'pneumoniamnist'}/{name}" in out
     assert "train 5216 (1341 + 3875), test 624 (234 + 390)" in out
+    assert f"verified   {synthdigits_path()}" in out and "made by shallowdeep, for evaluation only" in out
     assert "All requested data is present and verified." in out
 
 
