@@ -21,13 +21,13 @@ from typing import Any
 
 from shallowdeep import training
 from shallowdeep.data import find_chest_xray
-from shallowdeep.data.info import DATASETS
-from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
+from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET, DATASETS
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
 from shallowdeep.generalisation import DEFAULT_DATASET, evaluate_run_outside
 from shallowdeep.prepare import DigitRenderings, digit_renderings
 from shallowdeep.reporting import write_report
 from shallowdeep.runs import Outcome, Run, RunRecord
+from shallowdeep.storage import write_text
 
 
 @dataclass
@@ -93,9 +93,7 @@ class _OutsideDigits:
         except KeyboardInterrupt:
             raise
         except Exception as error:  # the run itself is fine: the report says it was not evaluated
-            log = self.out / "logs" / f"{record.name}-{DEFAULT_DATASET}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(traceback.format_exc(), encoding="utf-8")
+            log = write_text(self.out / "logs" / f"{record.name}-{DEFAULT_DATASET}.log", traceback.format_exc())
             print(f"{tag}: not evaluated on {DEFAULT_DATASET}: {type(error).__name__}: {error} (traceback in {log})",
                   flush=True)
             return
