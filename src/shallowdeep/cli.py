@@ -282,7 +282,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 _EVALUATE_HELP = """\
 Evaluate a trained MNIST run on digits it was not trained on: synthdigits, 2,000 digits that are
 not MNIST's (pen strokes scripted per digit and style, handwriting fonts, typefaces, with random
-thickness, slant, blur and low resolution; made by shallowdeep, never trained or tuned on). Each
+thickness, slant, blur and low resolution; made by shallowdeep, never trained on). Each
 digit is shown as `shallowdeep predict` shows an image file, normalised as MNIST's digits were, in
 two renderings: filling its frame (as a drawing or a photo does) and saved already normalised.
 The result is stored in the run (evaluations/synthdigits.json and .npz) for the report.

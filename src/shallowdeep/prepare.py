@@ -141,7 +141,7 @@ class DigitRenderings:
 
 
 def evaluation_only_datasets() -> list[str]:
-    """The datasets that are only ever evaluated on (never trained or tuned on)."""
+    """The datasets that are only ever evaluated on (never trained on)."""
     return [name for name, info in DATASETS.items() if info.evaluation_only]
 
 

@@ -47,7 +47,7 @@ class DatasetInfo:
     n_samples: dict[str, int]
     class_counts: dict[str, tuple[int, ...]] = field(default_factory=dict)
     files: dict[str, RemoteFile] = field(default_factory=dict)
-    #: Only a test split, never trained or tuned on (the experiment schema refuses it).
+    #: Only a test split, never trained on (the experiment schema refuses it).
     evaluation_only: bool = False
     #: The files ship inside the installed package (``shallowdeep/data/``), not in a data directory.
     packaged: bool = False
@@ -258,11 +258,10 @@ SYNTHDIGITS_FONTS: tuple[FontFile, ...] = (
 
 SYNTHDIGITS = DatasetInfo(
     name="synthdigits",
-    title="synthdigits: 2,000 digits that are not MNIST's (pen strokes, handwriting fonts, typefaces), "
-          "for evaluation only",
+    title="digits from outside MNIST: 2,000 pen strokes, handwriting fonts and typefaces, for evaluation only",
     citation="rendered by shallowdeep (python -m shallowdeep.data.synthdigits); see shallowdeep.data.synthdigits",
-    license="MIT, like shallowdeep; drawn with free fonts (SIL OFL, GPL with font exception, Bitstream Vera, "
-            "STIX, Computer Modern: see SYNTHDIGITS_FONTS)",
+    license="MIT, rendered by shallowdeep with free fonts (SIL OFL, GPL with font exception, Bitstream Vera, "
+            "STIX, Computer Modern)",
     homepage="",
     folder="",
     classes=MNIST.classes,
