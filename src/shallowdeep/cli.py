@@ -345,7 +345,7 @@ examples:
   shallowdeep lab                                  # the full lab: about 11 minutes on 2 CPU cores
   shallowdeep lab --precision bf16                 # mixed bfloat16: much faster on recent CPUs
   shallowdeep lab --quick                          # 1 epoch on small slices: checks everything in minutes
-  shallowdeep lab --suite best                     # beyond the lab: about 16 minutes on 2 CPU cores
+  shallowdeep lab --suite best                     # beyond the lab: about 25 minutes on 2 CPU cores
   shallowdeep lab --lang fr --out rapport          # the report in French
   shallowdeep lab --suite all --xray-dir ~/data/chest_xray
 """

@@ -75,11 +75,15 @@ def question_5(document: Document, write: Writer, images: Images, records: list[
 def _summary(document: Document, write: Writer, evaluated: list[tuple[RunRecord, float, float, float]]) -> None:
     best_mnist = max(evaluated, key=lambda item: item[1])
     best_outside = max(evaluated, key=lambda item: item[2])
-    document.paragraph(write(
-        "q5_best", mnist_name=best_mnist[0].name, mnist_acc=write.num(best_mnist[1]),
-        mnist_fill=write.num(best_mnist[2]), outside_name=best_outside[0].name,
-        outside_mnist=write.num(best_outside[1]), outside_fill=write.num(best_outside[2]),
-    ))
+    if best_mnist[0] is best_outside[0]:
+        document.paragraph(write("q5_best_both", name=best_mnist[0].name, mnist_acc=write.num(best_mnist[1]),
+                                 fill=write.num(best_mnist[2])))
+    else:
+        document.paragraph(write(
+            "q5_best", mnist_name=best_mnist[0].name, mnist_acc=write.num(best_mnist[1]),
+            mnist_fill=write.num(best_mnist[2]), outside_name=best_outside[0].name,
+            outside_mnist=write.num(best_outside[1]), outside_fill=write.num(best_outside[2]),
+        ))
     families: dict[str, list[float]] = {}
     for record, _, fill, _ in evaluated:
         families.setdefault(_family(record), []).append(fill)

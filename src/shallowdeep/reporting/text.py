@@ -227,6 +227,10 @@ TEXTS: dict[str, tuple[str, str]] = {
                 "the one that reads synthdigits best is {outside_name} ({outside_fill}, {outside_mnist} on MNIST).",
                 "Le modèle le plus exact sur MNIST, {mnist_name} ({mnist_acc}), lit synthdigits à {mnist_fill} ; "
                 "celui qui lit le mieux synthdigits est {outside_name} ({outside_fill}, {outside_mnist} sur MNIST)."),
+    "q5_best_both": ("{name} is both the most accurate model on MNIST ({mnist_acc}) and the one that reads "
+                     "synthdigits best ({fill}).",
+                     "{name} est à la fois le modèle le plus exact sur MNIST ({mnist_acc}) et celui qui lit le "
+                     "mieux synthdigits ({fill})."),
     "q5_family": ("{family}: {mean} on synthdigits (fill) on average over {n} model(s), from {low} to {high}.",
                   "{family} : {mean} sur synthdigits (plein cadre) en moyenne sur {n} modèle(s), de {low} à {high}."),
     "q5_family_raw": ("MLPs on raw pixels", "MLP sur les pixels"),
