@@ -125,7 +125,7 @@ def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figure
     assert "| cnn-3: 0.9921 (report) | acc 0.997 |" in markdown  # mnist-best
     assert "| cnn-3: 0.9921 (report) | acc 0.9921 |" in markdown  # mnist-fast: figures as published
     assert "| xray-1: 0.7997 (report) | acc 0.928, sens 0.932, spec 0.901, AUC 0.968 |" in markdown
-    assert "augmentation: rotation ±10°, zoom ±0.1, shift ±0.1 of the side;" in markdown  # mnist-best
+    assert "augmentation: rotation ±10°, zoom ±0.1, shift ±0.1 of the side. Training" in markdown  # mnist-best
     assert "augmentation: rotation ±10°, zoom ±0.1, shift ±0.1 of the side, shear ±20°, stroke thickness ±1 pixel" in markdown
     assert "## Q5. Which networks read digits" in markdown and "| mnist-robust | image 28x28 |" in markdown
     assert "cosine (warm-up 0 epochs)" in markdown  # --quick: one epoch, no warm-up
