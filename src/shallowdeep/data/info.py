@@ -259,7 +259,7 @@ SYNTHDIGITS_FONTS: tuple[FontFile, ...] = (
 SYNTHDIGITS = DatasetInfo(
     name="synthdigits",
     title="digits from outside MNIST: 2,000 pen strokes, handwriting fonts and typefaces, for evaluation only",
-    citation="rendered by shallowdeep (python -m shallowdeep.data.synthdigits); see shallowdeep.data.synthdigits",
+    citation="rendered by shallowdeep (python -m shallowdeep.data.make_synthdigits); see shallowdeep.data.synthdigits",
     license="MIT, rendered by shallowdeep with free fonts (SIL OFL, GPL with font exception, Bitstream Vera, "
             "STIX, Computer Modern)",
     homepage="",

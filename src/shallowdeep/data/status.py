@@ -75,7 +75,7 @@ def _check_pneumoniamnist(data_dir, download: bool, progress: bool) -> list[File
 def _check_synthdigits() -> list[FileCheck]:
     remote = SYNTHDIGITS.files["test"]
     path = local_path(SYNTHDIGITS, remote, None)
-    rebuild = f"reinstall shallowdeep, or rebuild it: `python -m shallowdeep.data.synthdigits --out {path}`"
+    rebuild = f"reinstall shallowdeep, or rebuild it: `python -m shallowdeep.data.make_synthdigits --out {path}`"
     if not path.is_file():
         return [FileCheck(SYNTHDIGITS.name, path, MISSING, "shipped with shallowdeep, but not found", rebuild)]
     try:

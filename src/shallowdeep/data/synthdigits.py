@@ -29,7 +29,7 @@ preset's figure here is optimistic; a held-out set of real handwriting judges it
 
 The file ships inside the package (``synthdigits.npz``, sha256 in :mod:`shallowdeep.data.info`,
 checked on every load and by ``shallowdeep data``). Rebuild it with
-``python -m shallowdeep.data.synthdigits --out synthdigits.npz``: the pen strokes and
+``python -m shallowdeep.data.make_synthdigits --out synthdigits.npz``: the pen strokes and
 matplotlib's faces need nothing more; the handwriting faces need the Debian packages named in
 :data:`~shallowdeep.data.info.SYNTHDIGITS_FONTS`, whose files are checked against their recorded
 sha256 before they are used.
@@ -37,10 +37,8 @@ sha256 before they are used.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
-import sys
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -304,7 +302,7 @@ def load_synthdigits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     remote = SYNTHDIGITS.files["test"]
     if not path.is_file():
         raise DataError(f"{path} is missing from the installed package; reinstall shallowdeep, or rebuild it "
-                        f"with `python -m shallowdeep.data.synthdigits --out {path}`")
+                        f"with `python -m shallowdeep.data.make_synthdigits --out {path}`")
     verify_file(path, remote)
     with np.load(path, allow_pickle=False) as npz:
         images, labels, sources = npz["images"], npz["labels"], npz["sources"]
@@ -313,26 +311,3 @@ def load_synthdigits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise DataError(f"{path}: images {images.shape}, labels {labels.shape}; expected "
                         f"({expected}, {FRAME}, {FRAME}) and ({expected},)")
     return images, labels, sources
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m shallowdeep.data.synthdigits --out FILE``: rebuild the set and compare it with
-    the shipped one."""
-    parser = argparse.ArgumentParser(prog="python -m shallowdeep.data.synthdigits", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="where to write the rebuilt .npz")
-    args = parser.parse_args(argv)
-    try:
-        path = write_synthdigits(args.out)
-    except DataError as error:
-        print(f"synthdigits: error: {error}", file=sys.stderr)
-        return 1
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    recorded = SYNTHDIGITS.files["test"].sha256
-    print(f"{path}: sha256 {digest} ({path.stat().st_size:,} bytes)")
-    print("identical to the shipped set" if digest == recorded else f"differs from the shipped set ({recorded})")
-    return 0 if digest == recorded else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
