@@ -52,7 +52,7 @@ def test_a_report_from_runs_trains_nothing_and_reads_no_dataset(run, tmp_path, m
 
 
 def test_presets_and_experiments_are_at_hand():
-    assert sd.presets("best") == ["mnist-fast", "mnist-best", "xray-best", "pneumoniamnist-best"]
+    assert sd.presets("best") == ["mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best"]
     assert sd.experiment("cnn-3", epochs=2)["training"]["epochs"] == 2
     with pytest.raises(sd.ConfigError, match="training.epochs = 0 is not allowed"):
         sd.experiment("cnn-3", epochs=0)

@@ -21,7 +21,7 @@ LAYERS = [
     {"experiments"},
     {"prepare", "evaluation"},
     {"runs"},
-    {"training", "predict"},
+    {"training", "predict", "generalisation"},
     {"estimates", "sweeps"},
     {"reporting"},
     {"lab"},

@@ -18,6 +18,7 @@ from PIL import Image
 
 from shallowdeep.cli import main
 from shallowdeep.data import load_mnist
+from shallowdeep.data.synthdigits import synthdigits_path
 
 SHALLOWDEEP = str(Path(sys.executable).with_name("shallowdeep"))
 
@@ -28,6 +29,7 @@ def test_data_reports_every_real_dataset_as_verified(real_data_dir, real_chest_x
     for name in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "pneumoniamnist.npz"):
         assert f"verified   {real_data_dir / 'mnist' if 'ubyte' in name else real_data_dir / 'pneumoniamnist'}/{name}" in out
     assert "train 5216 (1341 + 3875), test 624 (234 + 390)" in out
+    assert f"verified   {synthdigits_path()}" in out and "made by shallowdeep, for evaluation only" in out
     assert "All requested data is present and verified." in out
 
 
@@ -84,7 +86,7 @@ def test_list_json_has_every_preset_with_its_parameter_count(capsys):
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["cnn-3"]["params"] == 856_330 and rows["xray-1"]["params"] == 164_353
     assert rows["hog-2"]["features"] == "HOG p=4 o=16" and rows["raw-3"]["epochs"] == 30
-    assert len(rows) == 20 and rows["xray-best"]["suite"] == "best"
+    assert len(rows) == 21 and rows["xray-best"]["suite"] == "best" and rows["mnist-robust"]["params"] == 288_618
 
 
 def test_list_prints_a_table(capsys):

@@ -1,5 +1,6 @@
-"""`shallowdeep lab --quick`: every experiment, one report answering the four questions, in two
-languages, reusing finished runs, surviving a failure, and opening in a real browser offline."""
+"""`shallowdeep lab --quick`: every experiment, one report answering the four questions and which
+networks read digits from outside MNIST, in two languages, reusing finished runs, surviving a failure,
+and opening in a real browser offline."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def test_the_seed_suite_is_the_reference_report_s_ten_experiments():
     assert suite_members("seed") == ["raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3",
                                      "cnn-1", "cnn-2", "cnn-3", "xray-1"]
     assert suite_members("handout") == ["handout-raw", "handout-hog", "handout-cnn"]
-    assert suite_members("best") == ["mnist-fast", "mnist-best", "xray-best", "pneumoniamnist-best"]
-    assert len(suite_members("all")) == 20
+    assert suite_members("best") == ["mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best"]
+    assert len(suite_members("all")) == 21
 
 
 def test_the_chest_xray_cnn_trains_first_and_the_report_keeps_its_order():
@@ -58,6 +59,12 @@ def test_a_quick_lab_trains_everything_and_answers_the_four_questions(quick_lab)
     assert "conv_2     Conv2D 5x5, 32 -> 32       5*5*32*32 + 32 = 25,632" in markdown
     assert re.search(r"\| test \| 0\.500 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|", markdown)
     assert "](images/xray-1-grad-cam.png)" in markdown and "Grad-CAM (Selvaraju et al. 2017)" in markdown
+    # Q5: every MNIST run was evaluated on synthdigits after training, and the report reads it.
+    assert "## Q5. Which networks read digits they were not trained on?" in markdown
+    for record in result.records[:9]:
+        assert record.run.evaluation("synthdigits").metrics["samples"] == 2000
+        assert re.search(rf"\| {record.name} \| [^|]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| -?[\d.]+ \|", markdown)
+    assert "images/q5-mistakes.png" in markdown
     for link in re.findall(r"\]\((images/[^)]+)\)", markdown):
         assert (out / link).is_file(), link
 
@@ -71,6 +78,7 @@ def test_running_again_reuses_every_run_and_can_write_french(quick_lab, real_dat
     assert "EXÉCUTION RAPIDE" in markdown and "## Q4. Radiographies thoraciques" in markdown
     assert "| modèle | état | paramètres |" in markdown and "856\u202f330" in markdown
     assert "Total : 832 + 25\u202f632" in markdown
+    assert "## Q5. Quels réseaux lisent des chiffres" in markdown and "| modèle | entrée | test MNIST | plein cadre |" in markdown
 
 
 @pytest.mark.slow
@@ -121,7 +129,7 @@ def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(quick_lab, real_
 def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figures(
         real_data_dir, real_chest_xray, tmp_path):
     result = run_lab("best", tmp_path, quick=True, data_dir=real_data_dir, progress=False)
-    assert [record.outcome for record in result.records] == [Outcome.TRAINED] * 4
+    assert [record.outcome for record in result.records] == [Outcome.TRAINED] * 5
     markdown = (tmp_path / "report.md").read_text()
     assert "## Beyond the lab: the best suite" in markdown and "## Q1." not in markdown
     assert re.search(r"\| mnist-best \| mnist \| trained \| 288,618 \| 1 \| [\d.]+ \| [\d.]+ \| – \| – \| – \|", markdown)
@@ -129,7 +137,9 @@ def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figure
     assert "| cnn-3: 0.9921 (report) | acc 0.997 |" in markdown  # mnist-best
     assert "| cnn-3: 0.9921 (report) | acc 0.9921 |" in markdown  # mnist-fast: figures as published
     assert "| xray-1: 0.7997 (report) | acc 0.928, sens 0.932, spec 0.901, AUC 0.968 |" in markdown
-    assert "augmentation: rotation ±10°, zoom ±0.1, shift ±0.1 of the side" in markdown
+    assert "augmentation: rotation ±10°, zoom ±0.1, shift ±0.1 of the side. Training" in markdown  # mnist-best
+    assert "augmentation: rotation ±10°, zoom ±0.1, shift ±0.1 of the side, shear ±20°, stroke thickness ±1 pixel" in markdown
+    assert "## Q5. Which networks read digits" in markdown and "| mnist-robust | image 28x28 |" in markdown
     assert "cosine (warm-up 0 epochs)" in markdown  # --quick: one epoch, no warm-up
     for link in re.findall(r"\]\((images/[^)]+)\)", markdown):
         assert (tmp_path / link).is_file(), link

@@ -78,24 +78,40 @@ def evaluate(
     progress: bool = False,
     **settings: Any,
 ) -> dict[str, Any]:
-    """Validation and test metrics of a model on a dataset, through the preprocessing it expects.
+    """Metrics of a model on a dataset, through the preprocessing it expects.
+
+    On a dataset it was trained for: validation and test metrics. On an evaluation-only set of
+    digits (``"synthdigits"``, for a model trained on MNIST): the metrics of each rendering
+    (``metrics["renderings"]["fill"]["accuracy"]``), the same as ``shallowdeep evaluate``, and a
+    :class:`Run` keeps them in its folder for reports (``run.evaluation("synthdigits")``).
 
     A :class:`Run` (or its folder) brings its own experiment: its features, its threshold rule,
     its validation split. A bare ``keras.Model`` takes ``preset`` (a preset whose
     preprocessing it was trained with), or else the first preset whose input shape matches the
     model's on ``dataset``. ``dataset`` and ``settings`` (``test_limit=1000``) override the
     experiment's.
+
+    >>> sd.evaluate("runs/cnn-3/20260101-120000-abcd1234", "synthdigits")["renderings"]["fill"]["accuracy"]  # doctest: +SKIP
     """
     from shallowdeep.evaluation import evaluate_model
-    from shallowdeep.prepare import prepare_data
+    from shallowdeep.prepare import evaluation_only_datasets, prepare_data
 
     if isinstance(model_or_run, (str, os.PathLike)):
         model_or_run = Run.open(model_or_run)
+    outside = dataset in evaluation_only_datasets()
     if isinstance(model_or_run, Run):
+        if outside:
+            from shallowdeep.generalisation import evaluate_run_outside
+
+            return evaluate_run_outside(model_or_run, dataset).metrics
         model, base = model_or_run.model, model_or_run.experiment
     else:
         model = model_or_run
-        base = experiment(preset) if preset is not None else _matching_preset(model, dataset)
+        base = experiment(preset) if preset is not None else _matching_preset(model, "mnist" if outside else dataset)
+        if outside:
+            from shallowdeep.generalisation import evaluate_outside
+
+            return evaluate_outside(model, base.with_settings(**settings), dataset).metrics
     if dataset is not None and dataset != base.dataset:
         settings = {"dataset.name": dataset, **settings}
     chosen = base.with_settings(**settings)

@@ -308,3 +308,56 @@ def _as_float64(predictions: Predictions) -> Predictions:
     return Predictions(predictions.val_probabilities.astype(np.float64), predictions.val_labels,
                        predictions.test_probabilities.astype(np.float64), predictions.test_labels,
                        predictions.test_indices)
+
+
+# -- digits from outside MNIST ---------------------------------------------------------------------
+
+def typical_mistakes(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The misread rows, most typical first: the surest mistake of each confusion (true digit read as
+    another), confusions in order of how often the model makes them, then the second surest of
+    each, and so on. The first few show a model's habits rather than one habit many times."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    if not len(wrong):
+        return wrong
+    pairs = labels[wrong] * probabilities.shape[1] + predicted[wrong]
+    frequency = np.bincount(pairs)[pairs]
+    confidence = probabilities[wrong, predicted[wrong]]
+    by_pair_then_confidence = np.lexsort((-confidence, pairs))
+    rank = np.empty(len(wrong), dtype=np.int64)
+    sorted_pairs = pairs[by_pair_then_confidence]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_pairs)) + 1]
+    rank[by_pair_then_confidence] = np.arange(len(wrong)) - np.repeat(starts, np.diff(np.r_[starts, len(wrong)]))
+    return wrong[np.lexsort((-confidence, pairs, -frequency, rank))]
+
+
+@dataclass
+class DatasetEvaluation:
+    """A trained model on an evaluation-only set of digits: the metrics of each rendering (JSON-ready)
+    and the arrays behind them: ``<rendering>_probabilities``, ``labels``, and the typical mistakes
+    of the ``fill`` rendering (``mistake_images`` as the model saw them, ``mistake_labels``,
+    ``mistake_predicted``, ``mistake_indices``), at most :data:`MISTAKES_KEPT`."""
+
+    metrics: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+def evaluate_renderings(probabilities: dict[str, np.ndarray], digits, class_names: tuple[str, ...],
+                        dataset_sha256: str) -> DatasetEvaluation:
+    """Metrics of each rendering's probabilities against ``digits``' labels (a
+    :class:`~shallowdeep.prepare.DigitRenderings`), overall and by how the digits were made."""
+    labels, kinds = digits.labels, np.array([source.split("/")[0] for source in digits.sources])
+    renderings = {}
+    for rendering, p in probabilities.items():
+        correct = p.argmax(axis=1) == labels
+        renderings[rendering] = {
+            **classification_metrics(labels, p.astype(np.float64), class_names),
+            "by_source": {kind: float(correct[kinds == kind].mean()) for kind in sorted(set(kinds))},
+        }
+    order = typical_mistakes(probabilities["fill"], labels)[:MISTAKES_KEPT]
+    arrays = {f"{rendering}_probabilities": p.astype(np.float32) for rendering, p in probabilities.items()}
+    arrays.update(labels=labels, mistake_images=digits.images["fill"][order], mistake_labels=labels[order],
+                  mistake_predicted=probabilities["fill"][order].argmax(axis=1), mistake_indices=order)
+    metrics = {"dataset": digits.dataset, "dataset_sha256": dataset_sha256, "samples": int(len(labels)),
+               "renderings": renderings}
+    return DatasetEvaluation(metrics, arrays)

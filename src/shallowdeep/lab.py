@@ -3,6 +3,9 @@
 Each experiment is trained at most once per resolved configuration and version of the code: a
 finished run in ``<out>/runs`` is reused (``force=True`` retrains), an interrupted one resumes from
 its last checkpoint, and one experiment failing is recorded with its error while the others go on.
+Every MNIST run is then evaluated on synthdigits, digits from outside MNIST (a few seconds each),
+unless it already holds that evaluation, so that the report can answer which networks read digits
+they were not trained on.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from typing import Any
 from shallowdeep import training
 from shallowdeep.backend import current_device, keras
 from shallowdeep.data import find_chest_xray
-from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
+from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET, DATASETS
 from shallowdeep.estimates import Progress, minutes, probe
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
+from shallowdeep.generalisation import DEFAULT_DATASET, evaluate_run_outside
+from shallowdeep.prepare import DigitRenderings, digit_renderings
 from shallowdeep.reporting import write_report
 from shallowdeep.runs import Outcome, Run, RunRecord
+from shallowdeep.storage import write_text
 
 
 @dataclass
@@ -110,6 +116,36 @@ def _estimate(planned: list[_Planned], runs_dir: Path) -> dict[str, float]:
     return forecasts
 
 
+class _OutsideDigits:
+    """Evaluates MNIST runs on synthdigits, loading the digits once, on first need."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.digits: DigitRenderings | None = None
+
+    def evaluate(self, record: RunRecord, tag: str) -> None:
+        run = record.run
+        if run is None or record.experiment.dataset != "mnist":
+            return
+        stored = run.evaluation(DEFAULT_DATASET)
+        if stored is not None and stored.metrics["dataset_sha256"] == DATASETS[DEFAULT_DATASET].files["test"].sha256:
+            return
+        try:
+            if self.digits is None:
+                self.digits = digit_renderings(DEFAULT_DATASET)
+            metrics = evaluate_run_outside(run, DEFAULT_DATASET, self.digits).metrics
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # the run itself is fine: the report says it was not evaluated
+            log = write_text(self.out / "logs" / f"{record.name}-{DEFAULT_DATASET}.log", traceback.format_exc())
+            print(f"{tag}: not evaluated on {DEFAULT_DATASET}: {type(error).__name__}: {error} (traceback in {log})",
+                  flush=True)
+            return
+        accuracies = ", ".join(f"{rendering} {result['accuracy']:.4f}" for rendering, result in
+                               metrics["renderings"].items())
+        print(f"{tag}: {DEFAULT_DATASET} (digits from outside MNIST): {accuracies}", flush=True)
+
+
 def run_lab(
     suite: str = "seed",
     out: str | os.PathLike = "lab-report",
@@ -144,6 +180,7 @@ def run_lab(
     forecasts = _estimate(planned, runs_dir) if (not quick if estimate is None else estimate) else {}
     clock = Progress(forecasts)
     records: dict[str, RunRecord] = {}
+    outside = _OutsideDigits(out)
     for position, item in enumerate(planned, start=1):
         experiment, name = item.experiment, item.experiment.name
         tag = f"[{position}/{len(planned)}] {name}"
@@ -153,6 +190,7 @@ def run_lab(
                 print(f"{tag}: skipped ({item.why_skipped})", flush=True)
             else:
                 print(f"{tag}: reusing {item.record.run.path}", flush=True)
+                outside.evaluate(item.record, tag)
             continue
         forecast = f", about {minutes(forecasts[name])}" if name in forecasts else ""
         print(f"{tag}: training {experiment['training']['epochs']} epoch(s){forecast}", flush=True)
@@ -173,6 +211,7 @@ def run_lab(
             continue
         seconds = time.perf_counter() - begun
         records[name] = RunRecord(name, experiment, Outcome.TRAINED, run, seconds=seconds)
+        outside.evaluate(records[name], tag)
         clock.finished(name, seconds)
         print(f"{tag}: done in {minutes(seconds)}; {clock.line() if forecasts else f'elapsed {minutes(clock.elapsed)}'}",
               flush=True)

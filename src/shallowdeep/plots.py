@@ -177,6 +177,24 @@ def grad_cam_figure(images: np.ndarray, heatmaps: np.ndarray, captions: Sequence
         axes[0, column].set_title(captions[column], fontsize=8)
     axes[0, 0].set_ylabel("image")
     axes[1, 0].set_ylabel("Grad-CAM")
+def mistake_strips_figure(strips: Sequence[tuple[str, np.ndarray, Sequence[str]]], *, columns: int = 8,
+                          title: str = "") -> Figure:
+    """One row per model: its name, then up to ``columns`` images it misread, each captioned
+    (``"7 → 1"``); ``strips`` holds ``(name, images, captions)``. A model without mistakes gets an
+    empty row."""
+    rows = max(1, len(strips))
+    figure = Figure(figsize=(1.9 + 1.05 * columns, 1.2 * rows + 0.5))
+    axes = figure.subplots(rows, columns + 1, squeeze=False,
+                           gridspec_kw={"width_ratios": [1.8] + [1.0] * columns})
+    for row, (name, images, captions) in enumerate(strips):
+        axes[row, 0].set_axis_off()
+        axes[row, 0].text(1.0, 0.5, name, ha="right", va="center", fontsize=9, transform=axes[row, 0].transAxes)
+        for column in range(columns):
+            axis = axes[row, column + 1]
+            axis.set_axis_off()
+            if column < len(images):
+                axis.imshow(images[column], cmap="gray", vmin=0, vmax=255)
+                axis.set_title(captions[column], fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
     return figure

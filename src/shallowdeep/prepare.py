@@ -11,9 +11,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
+from shallowdeep.data import DataError, load_chest_xray, load_mnist, load_pneumoniamnist, load_synthdigits
+from shallowdeep.data.info import DATASETS
 from shallowdeep.experiments import Experiment
 from shallowdeep.features import cached_hog
+from shallowdeep.features.digits import normalise_digit
+
+#: How digits from outside MNIST are shown to a model, as image files are by ``shallowdeep predict``
+#: (which normalises every digit as MNIST's were): ``fill``, the digit filling its frame as in a
+#: drawing or a photo, normalised; ``centred``, the same digit saved already normalised (a 28 x 28
+#: PNG, light on dark) and normalised again.
+RENDERINGS = ("fill", "centred")
 
 
 @dataclass
@@ -119,3 +127,30 @@ def prepare_data(
         features_from_images(x_test, experiment, f"{tag}-test"), y_test.astype(np.int64),
         experiment.class_names, x_test, splits.test_indices,
     )
+
+
+@dataclass
+class DigitRenderings:
+    """An evaluation-only set of digits as a model sees it: for each of :data:`RENDERINGS`, the
+    (n, 28, 28) uint8 images; the labels and how each digit was made (``sources``), row by row."""
+
+    dataset: str
+    images: dict[str, np.ndarray]
+    labels: np.ndarray
+    sources: np.ndarray
+
+
+def evaluation_only_datasets() -> list[str]:
+    """The datasets that are only ever evaluated on (never trained on)."""
+    return [name for name, info in DATASETS.items() if info.evaluation_only]
+
+
+def digit_renderings(dataset: str = "synthdigits") -> DigitRenderings:
+    """The digits of an evaluation-only ``dataset`` in each rendering, normalised as ``predict`` does."""
+    if dataset not in evaluation_only_datasets():
+        raise DataError(f"{dataset!r} is not a set of digits kept for evaluation; choose one of "
+                        f"{', '.join(evaluation_only_datasets())}")
+    images, labels, sources = load_synthdigits()
+    fill = np.stack([normalise_digit(image).image for image in images])
+    centred = np.stack([normalise_digit(image).image for image in fill])
+    return DigitRenderings(dataset, {"fill": fill, "centred": centred}, labels.astype(np.int64), sources)

@@ -21,6 +21,9 @@ What a finished run holds:
 ``examples.npz``       the first test images and the misclassified ones, for figures
 ``gradcam.npz``        binary CNNs: a few test images with their Grad-CAM heat maps
 ``*.png``              training curves, test confusion matrix, ROC curve (binary tasks)
+``evaluations/``       ``<dataset>.json`` and ``.npz``: the run on an evaluation-only set of digits
+                       (``shallowdeep evaluate``): metrics of each rendering, every probability,
+                       the typical mistakes
 =====================  ===========================================================================
 
 A report, the explorer or a notebook reads all of this without training or loading a dataset.
@@ -45,8 +48,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shallowdeep.version import __version__
+from shallowdeep.data.info import DATASETS
 from shallowdeep.errors import ShallowDeepError
-from shallowdeep.evaluation import Evaluation, Examples, GradCamExamples, Predictions, ThresholdSource
+from shallowdeep.evaluation import DatasetEvaluation, Evaluation, Examples, GradCamExamples, Predictions, ThresholdSource
 from shallowdeep.experiments import Experiment, load_experiment
 from shallowdeep.storage import atomic_path, read_json, write_json, write_text
 
@@ -60,6 +64,8 @@ PARTIAL_SUFFIX = ".partial"
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 #: Figures a finished run holds, by name.
 FIGURES = ("history", "confusion", "roc")
+#: The folder of a run that holds its evaluations on evaluation-only datasets.
+EVALUATIONS = "evaluations"
 
 
 class RunError(ShallowDeepError):
@@ -258,6 +264,22 @@ class Run:
             return None
         return GradCamExamples(**self._arrays("gradcam.npz"))
 
+    def evaluation(self, dataset: str) -> DatasetEvaluation | None:
+        """The run's stored evaluation on the evaluation-only ``dataset`` (``synthdigits``), or None
+        if it was never evaluated there (``shallowdeep evaluate RUN --dataset synthdigits``)."""
+        metrics_path = self._evaluation_path(dataset, ".json")
+        if not metrics_path.is_file():
+            return None
+        with np.load(self._evaluation_path(dataset, ".npz"), allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+        return DatasetEvaluation(read_json(metrics_path), arrays)
+
+    def _evaluation_path(self, dataset: str, suffix: str) -> Path:
+        if dataset not in DATASETS or not DATASETS[dataset].evaluation_only:
+            kept = [name for name, info in DATASETS.items() if info.evaluation_only]
+            raise RunError(f"runs store evaluations on {', '.join(kept)} only, not on {dataset!r}")
+        return self.path / EVALUATIONS / f"{dataset}{suffix}"
+
     def figure_path(self, name: str) -> Path | None:
         """The PNG of figure ``name`` (one of :data:`FIGURES`), if this run has one."""
         if name not in FIGURES:
@@ -374,6 +396,14 @@ class Run:
         self.__dict__.pop("metrics", None)
         for name, figure in run_figures(self).items():
             self.save_figure(name, figure)
+
+    def write_evaluation(self, evaluation: DatasetEvaluation) -> None:
+        """Store an evaluation on an evaluation-only dataset: the arrays, then the metrics, whose
+        presence says the evaluation is complete. A later evaluation replaces it."""
+        dataset = evaluation.metrics["dataset"]
+        with atomic_path(self._evaluation_path(dataset, ".npz"), suffix=".npz") as temporary:
+            np.savez_compressed(temporary, **evaluation.arrays)
+        write_json(self._evaluation_path(dataset, ".json"), evaluation.metrics)
 
     def save_figure(self, name: str, figure: Figure) -> Path:
         from shallowdeep.plots import save_figure

@@ -34,6 +34,12 @@ SCHEMA_CASES = {
     "training.augmentation.rotation": ("mnist-best", "180.0"),
     "training.augmentation.zoom": ("mnist-best", "1.0"),
     "training.augmentation.shift": ("mnist-best", "-0.1"),
+    "training.augmentation.shear": ("mnist-best", "60.0"),
+    "training.augmentation.thickness": ("mnist-best", "3.5"),
+    "training.augmentation.blur": ("mnist-best", "-1.0"),
+    "training.augmentation.low_resolution": ("mnist-best", "2"),
+    "training.augmentation.elastic": ("mnist-best", "101.0"),
+    "training.augmentation.elastic_sigma": ("mnist-best", "0.0"),
     "evaluation.threshold": ("xray-1", "1.5"),
 }
 #: An out-of-range value for every argument the builders' checks know, and a preset using it.

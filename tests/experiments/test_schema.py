@@ -16,7 +16,7 @@ from shallowdeep.experiments import ConfigError, list_presets, load_experiment, 
 SEED = ["raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3", "cnn-1", "cnn-2", "cnn-3", "xray-1"]
 HANDOUT = ["handout-raw", "handout-hog", "handout-cnn"]
 POOLED = ["cnn-1-pooled", "cnn-2-pooled", "cnn-3-pooled"]
-BEST = ["mnist-fast", "mnist-best", "xray-best", "pneumoniamnist-best"]
+BEST = ["mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best"]
 
 
 def test_the_presets_are_the_lab_s_experiments_and_the_best_suite():
@@ -109,6 +109,18 @@ def test_an_override_changes_the_digest_a_description_does_not():
         (["training.augmentation.flip=1"], "training.augmentation.flip = 1 is not allowed; expected true or false"),
         (["features.kind=raw", "training.augmentation.shift=0.1"],
          "training.augmentation.shift = 0.1 is not allowed; expected 0: augmentation warps images"),
+        (["features.kind=hog", "training.augmentation.elastic=34"],
+         "training.augmentation.elastic = 34.0 is not allowed; expected 0: augmentation warps images"),
+        (["training.augmentation.thickness=4"], "training.augmentation.thickness = 4.0 is not allowed; expected a number in [0, 3]"),
+        (["training.augmentation.blur=-1"], "training.augmentation.blur = -1.0 is not allowed; expected a number in [0, 3]"),
+        (["training.augmentation.shear=75"], "training.augmentation.shear = 75.0 is not allowed; expected a number in [0, 60)"),
+        (["training.augmentation.low_resolution=2"], "expected 0 (off) or a side of at least 4 pixels"),
+        (["training.augmentation.low_resolution=28"],
+         "training.augmentation.low_resolution = 28 is not allowed; expected 0 or a side below the image's (28x28)"),
+        (["training.augmentation.elastic_sigma=0.1"], "elastic_sigma = 0.1 is not allowed; expected a number in [0.5, 20]"),
+        (['dataset.name="synthdigits"'], "dataset.name = \"synthdigits\" is not allowed; expected one of 'mnist', "
+                                         "'pneumoniamnist', 'chest_xray' (synthdigits is for evaluation only: "
+                                         "`shallowdeep evaluate RUN --dataset synthdigits`)"),
     ],
 )
 def test_impossible_values_are_refused_naming_the_source_key_and_value(overrides, message):

@@ -1,4 +1,5 @@
-"""Augmentation: one random affine warp per training image, nothing at inference, saved with the model."""
+"""Augmentation: random per training image (affine warp, stroke thickness, blur, low resolution, elastic
+distortion), nothing at inference, saved with the model."""
 
 from __future__ import annotations
 
@@ -7,7 +8,26 @@ import pytest
 
 from shallowdeep.backend import keras
 from shallowdeep.data import load_mnist
-from shallowdeep.models import RandomAffine, create_model, load_model, with_augmentation
+from shallowdeep.models import (
+    RandomAffine, RandomBlur, RandomElastic, RandomLowResolution, RandomThickness, create_model, load_model,
+    with_augmentation,
+)
+from shallowdeep.models.augmentation import resampling_matrix
+
+#: Every augmentation layer, at strengths a digit survives.
+LAYERS = {
+    "affine": lambda: RandomAffine(rotation=20, zoom=0.2, shift=0.2, flip=True, shear=20, seed=1),
+    "thickness": lambda: RandomThickness(1.0, seed=1),
+    "blur": lambda: RandomBlur(1.5, seed=1),
+    "low_resolution": lambda: RandomLowResolution(8, seed=1),
+    "elastic": lambda: RandomElastic(34.0, 4.0, seed=1),
+}
+ALL = {"rotation": 10.0, "zoom": 0.1, "shift": 0.1, "shear": 15.0, "thickness": 1.0, "blur": 1.0,
+       "low_resolution": 10, "elastic": 34.0, "elastic_sigma": 4.0}
+
+
+def _numpy(tensor) -> np.ndarray:
+    return keras.ops.convert_to_numpy(tensor)
 
 
 @pytest.fixture(scope="module")
@@ -16,9 +36,64 @@ def digits(real_data_dir):
     return (x_train[:64, :, :, None] / 255.0).astype("float32")
 
 
-def test_at_inference_images_pass_through_unchanged(digits):
-    layer = RandomAffine(rotation=20, zoom=0.2, shift=0.2, flip=True, seed=1)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(digits, training=False)), digits)
+@pytest.mark.parametrize("name", LAYERS)
+def test_at_inference_images_pass_through_unchanged_and_in_training_they_change(digits, name):
+    layer = LAYERS[name]()
+    np.testing.assert_array_equal(_numpy(layer(digits, training=False)), digits)
+    changed = np.abs(_numpy(layer(digits, training=True)) - digits).mean(axis=(1, 2, 3))
+    assert np.mean(changed > 1e-3) > 0.7  # a blur of sigma near 0, a side drawn at full size: unchanged
+
+
+def test_a_shear_slants_by_at_most_the_angle_asked():
+    rows = _numpy(RandomAffine(shear=30, seed=0).transforms(512, 28, 28))
+    np.testing.assert_allclose(rows[:, [0, 3, 4]], np.tile([1.0, 0.0, 1.0], (512, 1)), atol=1e-6)
+    slant = np.degrees(np.arctan(rows[:, 1]))
+    assert np.abs(slant).max() <= 30 + 1e-3 and np.abs(slant).max() > 25
+
+
+def test_thickness_moves_each_digit_between_one_erosion_and_one_dilation(digits):
+    dilated = _numpy(keras.ops.max_pool(digits, 3, strides=1, padding="same")).sum(axis=(1, 2, 3))
+    eroded = -_numpy(keras.ops.max_pool(-digits, 3, strides=1, padding="same")).sum(axis=(1, 2, 3))
+    ink = _numpy(RandomThickness(1.0, seed=4)(digits, training=True)).sum(axis=(1, 2, 3))
+    original = digits.sum(axis=(1, 2, 3))
+    assert np.all(eroded - 1e-3 <= ink) and np.all(ink <= dilated + 1e-3)
+    assert (ink > 1.2 * original).sum() > 5 and (ink < 0.8 * original).sum() > 5
+
+
+def test_blur_and_low_resolution_keep_the_ink_and_soften_the_strokes(digits):
+    ink = digits.sum(axis=(1, 2, 3))
+    for layer in (RandomBlur(2.0, seed=5), RandomLowResolution(8, seed=5)):
+        out = _numpy(layer(digits, training=True))
+        np.testing.assert_allclose(out.sum(axis=(1, 2, 3)), ink, rtol=0.05)  # a little is lost at the edges
+        assert np.median(out.max(axis=(1, 2, 3))) < 0.99 * np.median(digits.max(axis=(1, 2, 3)))
+
+
+def test_resampling_to_the_same_size_changes_nothing_and_shrinking_averages_areas():
+    np.testing.assert_allclose(resampling_matrix(28, 28), np.eye(28), atol=1e-12)
+    matrix = resampling_matrix(28, 14)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+    line = np.zeros(28)
+    line[10] = 1.0  # one lit pixel shares its small pixel with its neighbour, then spreads back
+    assert matrix @ line @ np.ones(28) == pytest.approx(1.0) and (matrix @ line)[10] < 0.6
+
+
+def test_the_elastic_field_has_simard_s_amplitude():
+    """On a horizontal ramp I(y, x) = x, the output minus the input is the field's x component:
+    its standard deviation away from the edges is alpha / (sqrt(12 pi) sigma), 1.38 pixels for
+    Simard et al.'s alpha = 34, sigma = 4."""
+    ramp = np.tile(np.arange(28, dtype="float32"), (256, 28, 1))[..., None]
+    moved = _numpy(RandomElastic(34.0, 4.0, seed=6)(ramp, training=True)) - ramp
+    interior = moved[:, 10:18, 10:18, 0]
+    assert np.std(interior) == pytest.approx(34.0 / (np.sqrt(12 * np.pi) * 4.0), rel=0.15)
+
+
+@pytest.mark.parametrize(("layer", "argument", "value"), [
+    (RandomThickness, "thickness", 4.0), (RandomBlur, "blur", 0.0), (RandomLowResolution, "low_resolution", 2),
+    (RandomElastic, "alpha", -1.0), (RandomAffine, "shear", 60.0),
+])
+def test_each_layer_refuses_impossible_settings_by_name(layer, argument, value):
+    with pytest.raises(ValueError, match="shear|thickness|blur|low_resolution|elastic"):
+        layer(**{argument: value})
 
 
 def test_a_flip_alone_mirrors_each_image_or_leaves_it_exactly(digits):
@@ -60,11 +135,14 @@ def test_impossible_settings_are_refused_by_name(argument, value):
         RandomAffine(**{argument: value})
 
 
-def test_an_augmented_model_saves_loads_and_predicts_the_same(digits, tmp_path):
+def test_an_augmented_model_saves_loads_safely_and_predicts_the_same(digits, tmp_path):
     base = create_model("convnet", (28, 28, 1), 10, blocks=[[8], [8]], dense=[16])
-    model = with_augmentation(base, rotation=10, zoom=0.1, shift=0.1)
+    model = with_augmentation(base, **ALL)
+    assert [layer.__class__.__name__ for layer in model.layers[1:-1]] == [
+        "RandomElastic", "RandomAffine", "RandomThickness", "RandomLowResolution", "RandomBlur"]
     assert model.count_params() == base.count_params()
-    assert with_augmentation(base) is base
+    assert with_augmentation(base) is base and with_augmentation(base, elastic_sigma=8.0) is base
     model.save(tmp_path / "model.keras")
-    loaded = load_model(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")  # safe_mode=True
+    assert [layer.get_config() for layer in loaded.layers[1:-1]] == [layer.get_config() for layer in model.layers[1:-1]]
     np.testing.assert_allclose(loaded.predict(digits, verbose=0), model.predict(digits, verbose=0), atol=1e-6)

@@ -5,7 +5,8 @@
 
 Where data comes from: ``data_dir=``, else ``$SHALLOWDEEP_DATA``, else the user's cache folder.
 Files present there and verified are used without any network access; missing ones are downloaded
-from their official URLs (see :mod:`shallowdeep.data.info`).
+from their official URLs (see :mod:`shallowdeep.data.info`). synthdigits, the digits that are not
+MNIST's, ships inside the package and is only ever evaluated on.
 """
 
 from shallowdeep.data.chest_xray import find_chest_xray, load_chest_xray, patient_id
@@ -13,6 +14,7 @@ from shallowdeep.data.info import DATASETS
 from shallowdeep.data.medmnist import load_pneumoniamnist
 from shallowdeep.data.mnist import load_mnist, read_idx
 from shallowdeep.data.status import FileCheck, check_datasets
+from shallowdeep.data.synthdigits import load_synthdigits
 from shallowdeep.errors import DataError, DataWarning
 from shallowdeep.paths import resolve_cache_dir, resolve_data_dir
 
@@ -26,6 +28,7 @@ __all__ = [
     "load_chest_xray",
     "load_mnist",
     "load_pneumoniamnist",
+    "load_synthdigits",
     "patient_id",
     "read_idx",
     "resolve_cache_dir",

@@ -16,7 +16,10 @@ Diagnosis = Callable[[Path], "str | None"]
 
 
 def local_path(dataset: DatasetInfo, remote: RemoteFile, data_dir: str | os.PathLike | None) -> Path:
-    """Where ``remote`` of ``dataset`` lives inside the data directory."""
+    """Where ``remote`` of ``dataset`` lives: inside the data directory, or inside the installed
+    package for a dataset that ships with it."""
+    if dataset.packaged:
+        return Path(__file__).parent / remote.name
     return resolve_data_dir(data_dir) / dataset.folder / remote.name
 
 

@@ -11,7 +11,7 @@ from shallowdeep.data.chest_xray import find_chest_xray, scan_chest_xray
 from shallowdeep.data.files import ensure_file, local_path, verify_file
 from shallowdeep.data.info import (
     CHEST_XRAY, CHEST_XRAY_FOLDERS, CHEST_XRAY_HOW_TO_GET, DATASETS, MNIST, MNIST_KERAS_NPZ,
-    PNEUMONIAMNIST, DatasetInfo, RemoteFile,
+    PNEUMONIAMNIST, SYNTHDIGITS, DatasetInfo, RemoteFile,
 )
 from shallowdeep.data.mnist import mnist_source
 from shallowdeep.errors import DataError
@@ -72,6 +72,20 @@ def _check_pneumoniamnist(data_dir, download: bool, progress: bool) -> list[File
     ]
 
 
+def _check_synthdigits() -> list[FileCheck]:
+    remote = SYNTHDIGITS.files["test"]
+    path = local_path(SYNTHDIGITS, remote, None)
+    rebuild = f"reinstall shallowdeep, or rebuild it: `python -m shallowdeep.data.make_synthdigits --out {path}`"
+    if not path.is_file():
+        return [FileCheck(SYNTHDIGITS.name, path, MISSING, "shipped with shallowdeep, but not found", rebuild)]
+    try:
+        verify_file(path, remote)
+    except DataError as error:
+        return [FileCheck(SYNTHDIGITS.name, path, CORRUPT, str(error), rebuild)]
+    return [FileCheck(SYNTHDIGITS.name, path, VERIFIED,
+                      f"sha256 {remote.sha256}; made by shallowdeep, for evaluation only: {SYNTHDIGITS.how_made}")]
+
+
 def _check_chest_xray(data_dir) -> list[FileCheck]:
     root = find_chest_xray(data_dir)
     if root is None:
@@ -117,6 +131,8 @@ def check_datasets(
             checks += _check_mnist(data_dir, download, progress)
         elif name == PNEUMONIAMNIST.name:
             checks += _check_pneumoniamnist(data_dir, download, progress)
+        elif name == SYNTHDIGITS.name:
+            checks += _check_synthdigits()
         else:
             checks += _check_chest_xray(data_dir)
     return checks

@@ -20,7 +20,9 @@ from shallowdeep.experiments.experiment import (
     suite_members,
 )
 from shallowdeep.experiments.files import ConfigError, dump_toml, list_presets, read_experiment_file
-from shallowdeep.experiments.schema import LOSSES, OPTIMIZERS, PRECISIONS, SCHEMA, SUITES, validate
+from shallowdeep.experiments.schema import (
+    LOSSES, OPTIMIZERS, PRECISIONS, SCHEMA, SUITES, TRAINABLE, active_augmentations, validate,
+)
 
 __all__ = [
     "LAB_SUITES",
@@ -31,8 +33,10 @@ __all__ = [
     "QUICK",
     "SCHEMA",
     "SUITES",
+    "TRAINABLE",
     "ConfigError",
     "Experiment",
+    "active_augmentations",
     "apply_overrides",
     "describe_overrides",
     "dump_toml",

@@ -217,7 +217,7 @@ def load_experiment(
 #: then the pooled CNN variants, then the best suite.
 ORDER = ("raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3", "cnn-1", "cnn-2", "cnn-3", "xray-1",
          "handout-raw", "handout-hog", "handout-cnn", "cnn-1-pooled", "cnn-2-pooled", "cnn-3-pooled",
-         "mnist-fast", "mnist-best", "xray-best", "pneumoniamnist-best")
+         "mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best")
 #: What ``lab --suite`` accepts: a suite of presets, or every preset.
 LAB_SUITES = (*SUITES, "all")
 

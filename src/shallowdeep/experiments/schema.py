@@ -24,6 +24,8 @@ OPTIMIZERS = {"rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "sgd": "SG
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SUITES = ("seed", "handout", "pooled", "best")
+#: Datasets an experiment may train on: every one but those kept for evaluation only.
+TRAINABLE = tuple(name for name, info in DATASETS.items() if not info.evaluation_only)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,14 @@ def _one_of(*choices) -> Callable[[Any], str | None]:
 
 def _at_least(minimum) -> Callable[[Any], str | None]:
     return lambda value: None if value >= minimum else f"a value of at least {minimum}"
+
+
+def _trainable(value) -> str | None:
+    if value in TRAINABLE:
+        return None
+    kept = [name for name in DATASETS if name not in TRAINABLE]
+    return (f"one of {', '.join(map(repr, TRAINABLE))} ({', '.join(kept)} is for evaluation only: "
+            f"`shallowdeep evaluate RUN --dataset {kept[0]}`)")
 
 
 def _fraction(value) -> str | None:
@@ -127,6 +137,24 @@ OPTIMIZER_ARGUMENT_CHECKS: dict[str, Callable[[Any], str | None]] = {
 MAX_IMAGE_SIDE = 512
 
 
+def _at_most(upper) -> Callable[[Any], str | None]:
+    return lambda value: None if 0 <= value <= upper else f"a number in [0, {upper:g}]"
+
+
+def _between(lower, upper) -> Callable[[Any], str | None]:
+    return lambda value: None if lower <= value <= upper else f"a number in [{lower:g}, {upper:g}]"
+
+
+def _low_resolution(value) -> str | None:
+    return None if value == 0 or value >= 4 else "0 (off) or a side of at least 4 pixels"
+
+
+def active_augmentations(augmentation: dict[str, Any]) -> list[str]:
+    """The keys of ``[training.augmentation]`` that make training images random (``elastic_sigma``
+    only shapes the elastic distortion, which ``elastic`` turns on)."""
+    return [key for key, value in augmentation.items() if value and key != "elastic_sigma"]
+
+
 def _threshold(value) -> str | None:
     if value == "validation" or (isinstance(value, float) and 0.0 < value < 1.0):
         return None
@@ -141,7 +169,7 @@ SCHEMA: dict[str, Any] = {
     "suite": Field("", str, lambda v: None if v in ("",) + SUITES else f"one of {SUITES} or \"\""),
     "reference": Field({}, dict, help="published figures to show beside ours (report)"),
     "dataset": {
-        "name": Field("mnist", str, _one_of(*DATASETS)),
+        "name": Field("mnist", str, _trainable, "the dataset trained and tested on"),
         "image_size": Field([28, 28], list, _image_size,
                             "image size; MNIST is 28x28, PneumoniaMNIST 28/64/128/224 square"),
         "val_fraction": Field(0.1, float, _fraction,
@@ -193,6 +221,18 @@ SCHEMA: dict[str, Any] = {
             "zoom": Field(0.0, float, _below(1.0), "images: random zoom in [1 - z, 1 + z]"),
             "shift": Field(0.0, float, _below(1.0), "images: random shift of up to this fraction of the side"),
             "flip": Field(False, bool, help="images: mirror left-right half of the time"),
+            "shear": Field(0.0, float, _below(60.0), "images: random horizontal shear (slant) in [-s, s] degrees"),
+            "thickness": Field(0.0, float, _at_most(3.0),
+                               "images: strokes thickened or thinned by up to this many pixels a side "
+                               "(grey dilation or erosion)"),
+            "blur": Field(0.0, float, _at_most(3.0), "images: Gaussian blur, sigma uniform in [0, blur] pixels"),
+            "low_resolution": Field(0, int, _low_resolution,
+                                    "images: shrunk to a side drawn from [this, image side] and enlarged "
+                                    "back (0: off)"),
+            "elastic": Field(0.0, float, _at_most(100.0),
+                             "images: elastic distortion of strength alpha (Simard et al. 2003 use 34; 0: off)"),
+            "elastic_sigma": Field(4.0, float, _between(0.5, 20.0),
+                                   "elastic distortion: smoothness of the displacement field, in pixels"),
         },
     },
     "evaluation": {
@@ -296,10 +336,13 @@ def _check_consistency(source: str, config: dict) -> None:
         raise _problem(source, "training.loss", "binary_crossentropy",
                        f"a categorical loss: {name} has {classes} classes")
     augmentation = training["augmentation"]
-    if any(augmentation.values()) and features["kind"] != "image":
-        active = next(key for key, value in augmentation.items() if value)
-        raise _problem(source, f"training.augmentation.{active}", augmentation[active],
+    active = active_augmentations(augmentation)
+    if active and features["kind"] != "image":
+        raise _problem(source, f"training.augmentation.{active[0]}", augmentation[active[0]],
                        f"0: augmentation warps images, and features.kind = {features['kind']!r} is not \"image\"")
+    if augmentation["low_resolution"] >= min(size):
+        raise _problem(source, "training.augmentation.low_resolution", augmentation["low_resolution"],
+                       f"0 or a side below the image's ({size[0]}x{size[1]})")
     if training["label_smoothing"] and training["loss"] == "sparse_categorical_crossentropy":
         raise _problem(source, "training.label_smoothing", training["label_smoothing"],
                        "0 with sparse_categorical_crossentropy (Keras smooths one-hot targets only)")

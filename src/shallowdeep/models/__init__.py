@@ -1,4 +1,4 @@
-"""Models: builders registered by name, the augmentation layer, weight accounting, loading, and
+"""Models: builders registered by name, the augmentation layers, weight accounting, loading, and
 looking inside a trained one (its layers as a chain, feature maps, Grad-CAM).
 
 >>> from shallowdeep.models import create_model, list_models
@@ -16,7 +16,10 @@ from shallowdeep.models import builders as _builders  # noqa: F401 (registers th
 from shallowdeep.models.anatomy import (
     convolution_stages, feature_map_model, first_convolution_kernel, has_convolution, inference_layers,
 )
-from shallowdeep.models.augmentation import RandomAffine, with_augmentation
+from shallowdeep.models.augmentation import (
+    AUGMENTATION_LAYERS, RandomAffine, RandomBlur, RandomElastic, RandomLowResolution, RandomThickness,
+    with_augmentation,
+)
 from shallowdeep.models.gradcam import GradCam, GradCamResult
 from shallowdeep.models.registry import (
     ARGUMENT_CHECKS, ModelError, argument_problem, create_model, list_models, model_arguments, register_model,
@@ -26,8 +29,8 @@ from shallowdeep.models.weights import LayerWeights, total_formula, weight_table
 
 def load_model(path: str | os.PathLike) -> keras.Model:
     """A saved ``.keras`` model, loaded with ``safe_mode=True`` (no arbitrary code from the file),
-    shallowdeep's own layers (:class:`RandomAffine`) known."""
-    return keras.saving.load_model(path, safe_mode=True, custom_objects={"RandomAffine": RandomAffine})
+    shallowdeep's own layers (the augmentation layers) known."""
+    return keras.saving.load_model(path, safe_mode=True, custom_objects=AUGMENTATION_LAYERS)
 
 
 __all__ = [
@@ -37,6 +40,10 @@ __all__ = [
     "LayerWeights",
     "ModelError",
     "RandomAffine",
+    "RandomBlur",
+    "RandomElastic",
+    "RandomLowResolution",
+    "RandomThickness",
     "argument_problem",
     "convolution_stages",
     "create_model",

@@ -1,4 +1,5 @@
-"""The lab report: the lab's four questions and the best suite, answered from finished runs.
+"""The lab report: the lab's four questions, which networks read digits from outside MNIST (Q5) and
+the best suite, answered from finished runs.
 
 >>> import shallowdeep as sd
 >>> sd.report([sd.load_run(path) for path in paths], "out/", lang="fr")   # doctest: +SKIP
@@ -19,6 +20,7 @@ from shallowdeep.version import __version__
 from shallowdeep.reporting.beyond import beyond_the_lab
 from shallowdeep.reporting.common import Images, finished, problem_text
 from shallowdeep.reporting.document import Document
+from shallowdeep.reporting.generalisation import question_5
 from shallowdeep.reporting.questions import question_1, question_2, question_3, question_4
 from shallowdeep.reporting.render import to_html, to_markdown
 from shallowdeep.reporting.sweeps import sweep_sections
@@ -95,6 +97,9 @@ def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bo
         question_2(document, write, images, lab)
         question_3(document, write, lab)
         question_4(document, write, images, lab)
+    digits = [r for r in records if r.experiment and r.experiment.dataset == "mnist"]
+    if digits:
+        question_5(document, write, images, digits)
     if best:
         beyond_the_lab(document, write, images, best, records)
     sweep_sections(document, write, images, sweeps)

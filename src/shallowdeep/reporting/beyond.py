@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shallowdeep.experiments import OPTIMIZERS, read_experiment_file
+from shallowdeep.experiments import OPTIMIZERS, active_augmentations, read_experiment_file
 from shallowdeep.reporting.common import Images, finished, outcome_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.text import Writer
@@ -29,11 +29,12 @@ def _anchor_text(write: Writer, reference: dict) -> str:
 
 
 def _augmentation_text(write: Writer, augmentation: dict) -> str:
-    if not any(augmentation.values()):
+    """Each active augmentation with its setting, in the report's language."""
+    active = active_augmentations(augmentation)
+    if not active:
         return write("augmentation_none")
-    return write("augmentation_items", rotation=write.figure(augmentation["rotation"]),
-                 zoom=write.figure(augmentation["zoom"]), shift=write.figure(augmentation["shift"]),
-                 flip=write("augmentation_flip") if augmentation["flip"] else "")
+    shown = {key: write.figure(value) if not isinstance(value, bool) else "" for key, value in augmentation.items()}
+    return ", ".join(write(f"augmentation_{key}", **shown) for key in active)
 
 
 def beyond_the_lab(document: Document, write: Writer, images: Images, best: list[RunRecord],
