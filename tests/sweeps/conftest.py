@@ -2,9 +2,11 @@
 `ray start --block` in a process group of its own (so a test can kill a node as a machine dies),
 token authentication on, usage statistics and dashboard off.
 
-The nodes are started with ``--node-ip-address=127.0.0.1``, but Ray 2.60 replaces a loopback address
-by the machine's routable one and its GCS and raylets listen on every interface: the token is what
-keeps others out, and the cluster lives only as long as this module's tests."""
+Ray 2.60 replaces a loopback ``--node-ip-address`` by the machine's routable address and its GCS and
+raylets listen on every interface. So the cluster's tests (``ray_cases.py``) run in a network
+namespace of their own that has only the loopback interface (``test_ray.py`` starts them there with
+``unshare --net``): every address Ray can find is 127.0.0.1, and no packet leaves loopback. The token
+is on all the same, and the cluster lives only as long as those tests."""
 
 from __future__ import annotations
 
