@@ -105,14 +105,15 @@ def _cpu() -> dict:
 
 def markdown(result: dict) -> str:
     cpu = result["cpu"]
+    reference = result["table"][0]["backend"]
     lines = [f"CPU: {cpu['name']} ({', '.join(cpu['flags'])}), {cpu['cores']} cores; {result['rounds']} rounds of "
-             f"{result['steps']} batches. Ratio: images/s over TensorFlow's in the same round and CPU setting "
-             f"(median, range).", "",
-             "| preset | CPU | precision | backend | images/s (median) | vs TensorFlow | range |",
+             f"{result['steps']} batches. Ratio: images/s over {reference}'s in the same round and CPU setting "
+             f"(median, range); {reference}'s own range in images/s.", "",
+             f"| preset | CPU | precision | backend | images/s (median) | vs {reference} | range |",
              "|---|---|---|---|---:|---:|---|"]
     for row in result["table"]:
-        ratio = f"{row['ratio']:.2f}x" if row["backend"] != "tensorflow" else "1"
-        spread = (f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}x" if row["backend"] != "tensorflow" else
+        ratio = f"{row['ratio']:.2f}x" if row["backend"] != reference else "1"
+        spread = (f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}x" if row["backend"] != reference else
                   f"{row['images_per_s_min']:,.0f}-{row['images_per_s_max']:,.0f} img/s")
         lines.append(f"| {row['preset']} | {row['cpu']} | {row['precision']} | {row['backend']} | "
                      f"{row['images_per_s']:,.0f} | {ratio} | {spread} |")
@@ -123,13 +124,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30, help="batches timed per preset and run")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=BACKENDS,
+                        help="which backends (default: all three; TensorFlow is the reference of the ratios)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.steps)
         return
-    backends = [name for name in BACKENDS if importlib.util.find_spec(name) is not None]
-    missing = sorted(set(BACKENDS) - set(backends))
+    backends = [name for name in BACKENDS if name in args.backends and importlib.util.find_spec(name) is not None]
+    missing = sorted(set(args.backends) - set(backends))
     if missing:
         print(f"not installed, not measured: {', '.join(missing)} (pip install -e \".[torch,jax]\")")
     configurations = [(backend, cpu, precision) for cpu, precision in SETTINGS for backend in backends]
@@ -149,11 +152,11 @@ def main() -> None:
     for preset in PRESETS:
         for cpu, precision in SETTINGS:
             same = [run for run in runs if (run["preset"], run["cpu"], run["asked"]) == (preset, cpu, precision)]
-            reference = {run["round"]: run["images_per_s"] for run in same if run["backend"] == "tensorflow"}
+            reference = {run["round"]: run["images_per_s"] for run in same if run["backend"] == backends[0]}
             for backend in backends:
                 mine = [run for run in same if run["backend"] == backend]
                 speeds = [run["images_per_s"] for run in mine]
-                ratios = [run["images_per_s"] / reference[run["round"]] for run in mine]
+                ratios = [run["images_per_s"] / reference[run["round"]] for run in mine]  # vs the first backend
                 table.append({"preset": preset, "cpu": cpu, "precision": mine[0]["precision"], "backend": backend,
                               "images_per_s": statistics.median(speeds), "images_per_s_min": min(speeds),
                               "images_per_s_max": max(speeds), "ratio": statistics.median(ratios),
