@@ -7,7 +7,7 @@ import pytest
 import shallowdeep as sd
 from shallowdeep.backend import keras
 
-pytestmark = pytest.mark.slow  # every test here trains a model
+pytestmark = [pytest.mark.slow, pytest.mark.every_backend]  # every test here trains a model
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,11 @@ both pure functions, checked with descriptions of machines and environments."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,6 +103,7 @@ def test_without_any_backend_the_command_names_what_to_install_in_one_line():
 
 
 @pytest.mark.slow
+@pytest.mark.every_backend
 def test_float16_training_scales_the_loss_on_this_backend(tmp_path):
     experiment = load_experiment("cnn-3", ['training.precision="fp16"', "training.batch_size=8"])
     model = build_model(experiment)
@@ -113,3 +116,24 @@ def test_float16_training_scales_the_loss_on_this_backend(tmp_path):
     assert described["optimizer"] == "RMSprop" and described["loss_scaling"] is True
     model.save(tmp_path / "fp16.keras")
     assert isinstance(keras.saving.load_model(tmp_path / "fp16.keras").optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+#: The tests that touch Keras: their fast ones, and the slow ones marked every_backend (training,
+#: resuming, predicting, the Python API, float16), are run again on a second backend.
+KERAS_TESTS = ["tests/test_backend.py", "tests/models", "tests/test_runs.py", "tests/test_evaluation.py",
+               "tests/test_cli.py", "tests/test_api.py", "tests/test_training.py"]
+
+
+@pytest.mark.slow
+def test_the_tests_that_touch_keras_pass_on_pytorch_too(tmp_path):
+    if importlib.util.find_spec("torch") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the suite on a second backend: .ci/run installs torch==2.13.0")
+        pytest.skip("PyTorch is not installed (pip install torch==2.13.0 installs its CPU build here)")
+    repository = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+                           str(tmp_path / "pytest"), "-m", "not slow or every_backend", *KERAS_TESTS],
+                          cwd=repository, env={**os.environ, "KERAS_BACKEND": "torch"}, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout.splitlines()[-1] and "skipped" not in done.stdout.splitlines()[-1]

@@ -123,6 +123,7 @@ def trained_cnn(real_data_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.every_backend
 def test_train_prints_the_test_scores_and_the_run_folder(trained_cnn):
     run_dir, printed = trained_cnn
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -133,6 +134,7 @@ def test_train_prints_the_test_scores_and_the_run_folder(trained_cnn):
 
 
 @pytest.mark.slow
+@pytest.mark.every_backend
 def test_predict_gives_probabilities_through_the_training_preprocessing(trained_cnn, real_data_dir, tmp_path, capsys):
     run_dir, _ = trained_cnn
     _, (x_test, y_test) = load_mnist(real_data_dir)
