@@ -89,9 +89,10 @@ def measure(backend: str, cpu: str, precision: str, steps: int) -> dict:
 
 def _other_load() -> str:
     """The 1-minute load average and the busiest other processes, to say what ran beside the benchmark."""
-    mine = {os.getpid()}
+    mine = {os.getpid()}  # ps's figures are each process's CPU share over its lifetime
     listing = subprocess.run(["ps", "-eo", "pid,pcpu,comm", "--sort=-pcpu"], capture_output=True, text=True).stdout
-    busy = [" ".join(line.split()[1:]) for line in listing.splitlines()[1:6] if int(line.split()[0]) not in mine]
+    rows = [line.split() for line in listing.splitlines()[1:]]
+    busy = [" ".join(row[1:]) for row in rows if int(row[0]) not in mine and row[2:] != ["ps"]][:4]
     return f"load average {os.getloadavg()[0]:.2f}; busiest: {', '.join(busy)}"
 
 
