@@ -130,7 +130,7 @@ def test_train_prints_the_test_scores_and_the_run_folder(trained_cnn):
     assert f"test: loss {metrics['test']['loss']:.4f}, accuracy {metrics['test']['accuracy']:.4f}" in printed
     assert f"run folder: {run_dir}" in printed
     assert "2 epochs," in printed
-    assert metrics["test"]["accuracy"] > 0.8  # 2 epochs on 2,700 digits
+    assert metrics["test"]["accuracy"] > 0.7  # 2 epochs on 2,700 digits: 0.785-0.895 over seeds and backends
 
 
 @pytest.mark.slow
