@@ -49,7 +49,7 @@ SETTINGS = (("native", "auto"), ("native", "fp32"), ("AVX2", "auto"))
 
 def worker(steps: int) -> None:
     """In a process whose backend and caps are set: images/s of each preset, printed as JSON."""
-    from shallowdeep.backend import keras, resolve_precision
+    from shallowdeep.backend import keras, resolve_precision, set_random_seed
     from shallowdeep.experiments import load_experiment
     from shallowdeep.prepare import prepare_data
     from shallowdeep.training import build_model, class_weights, compile_model, targets
@@ -63,7 +63,7 @@ def worker(steps: int) -> None:
         count = min(batch * steps, len(data.y_train))
         x, y = data.x_train[:count], targets(data.y_train[:count], experiment, len(data.class_names))
         weights = class_weights(experiment, data.y_train, data.class_names)
-        keras.utils.set_random_seed(0)
+        set_random_seed(0)
         model = build_model(experiment)
         compile_model(model, experiment, train_samples=len(data.y_train))
         model.fit(x[: batch * 4], y[: batch * 4], batch_size=batch, epochs=1, verbose=0, class_weight=weights)

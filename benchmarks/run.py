@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shallowdeep.backend import Precision, environment, keras, resolve_precision  # noqa: E402
+from shallowdeep.backend import Precision, environment, keras, resolve_precision, set_random_seed  # noqa: E402
 
 from hog import time_ours, time_skimage  # noqa: E402
 from lab_keras import lab_model  # noqa: E402
@@ -76,7 +76,7 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
     weights = class_weights(experiment, data.y_train, data.class_names)
     steps = steps or len(x) // batch
 
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)
     ours = build_model(experiment)
     compile_model(ours, experiment, train_samples=len(x))
     contenders = {}

@@ -112,11 +112,12 @@ def _quiet_native_stderr():
 def _import_keras(backend: str):
     """Keras on ``backend`` (set in ``KERAS_BACKEND`` first: Keras reads it once, on import)."""
     os.environ["KERAS_BACKEND"] = backend
+    # Keras loads TensorFlow on the other backends too, where it is installed (set_random_seed).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if backend != "tensorflow":
         import keras
 
         return keras, None
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _quiet_native_stderr():
         import keras
         import tensorflow  # its native start-up happens here, quietly
@@ -134,6 +135,13 @@ try:
 except ImportError as error:  # installed, yet broken (e.g. half of two TensorFlow builds uninstalled)
     raise BackendError(f"Keras could not load its {_BACKEND} backend ({error}); reinstall it: "
                        f"{_install_command(BACKEND_EXTRAS[_BACKEND])}") from None
+
+
+def set_random_seed(seed: int) -> None:
+    """Keras' ``set_random_seed``: Python's, NumPy's and the backend's generators, and TensorFlow's
+    where it is installed, which Keras imports for that on any backend: quietly, as above."""
+    with _quiet_native_stderr():
+        keras.utils.set_random_seed(seed)
 
 
 def steps_per_call(requested: int) -> int:
@@ -313,5 +321,6 @@ def environment(precision: Precision) -> dict[str, Any]:
     }
 
 
-__all__ = ["DTYPE_POLICIES", "Device", "Precision", "choose_precision", "cpu_name", "current_device",
+__all__ = ["BACKEND_EXTRAS", "BackendError", "DTYPE_POLICIES", "Device", "Precision", "choose_backend",
+           "choose_precision", "cpu_name", "current_device", "set_random_seed", "steps_per_call",
            "environment", "keras", "resolve_precision"]

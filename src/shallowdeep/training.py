@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from shallowdeep.backend import environment, keras, resolve_precision, steps_per_call
+from shallowdeep.backend import environment, keras, resolve_precision, set_random_seed, steps_per_call
 from shallowdeep.evaluation import evaluate_model
 from shallowdeep.experiments import OPTIMIZERS, ConfigError, Experiment
 from shallowdeep.models import ModelError, create_model, with_augmentation
@@ -157,7 +157,7 @@ def train(
     epochs_done = run.epochs_done if run else 0
     history = run.history if run else []
 
-    keras.utils.set_random_seed(training["seed"] + epochs_done)
+    set_random_seed(training["seed"] + epochs_done)
     if run and epochs_done:
         model = run.load_checkpoint()
     else:
