@@ -99,8 +99,8 @@ def would_install(tmp_path: Path, wheels: Path, already: dict[str, str], target:
         _installed(site, name, version)
     python = environment / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     report = tmp_path / "report.json"
-    # No configuration, index or cache of this machine's: the stubs are all pip may see.
-    clean = {key: value for key, value in os.environ.items() if not key.startswith("PIP_")}
+    # No configuration, index, cache or extra path of this machine's: the stubs are all pip may see.
+    clean = {key: value for key, value in os.environ.items() if not key.startswith(("PIP_", "PYTHON"))}
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--dry-run", "--quiet",
                     "--no-index", "--no-cache-dir", "--find-links", str(wheels), "--report", str(report), target],
                    check=True, env={**clean, "PIP_CONFIG_FILE": os.devnull}, timeout=120)
