@@ -17,7 +17,7 @@ import statistics
 import tempfile
 import time
 
-from shallowdeep.backend import environment, keras
+from shallowdeep.backend import environment, keras, resolve_precision
 from shallowdeep.experiments import load_experiment, suite_members
 from shallowdeep.prepare import prepare_data
 from shallowdeep.runs import Run
@@ -36,7 +36,7 @@ def measure(name: str) -> dict:
     model.fit(data.x_train, y, batch_size=batch, epochs=1, verbose=0)
     epoch = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as folder:
-        run = Run.create(folder, experiment, environment(experiment["training"]["precision"]))
+        run = Run.create(folder, experiment, environment(resolve_precision(experiment["training"]["precision"])))
         history, writes = [], []
         for index in range(12):
             history.append({"epoch": index + 1, "loss": 0.0, "seconds": epoch})

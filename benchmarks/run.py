@@ -36,12 +36,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from shallowdeep.backend import keras  # noqa: E402  (quiet TensorFlow start-up first)
-import tensorflow as tf  # noqa: E402
+from shallowdeep.backend import Precision, environment, keras, resolve_precision, set_random_seed  # noqa: E402
 
 from hog import time_ours, time_skimage  # noqa: E402
 from lab_keras import lab_model  # noqa: E402
-from shallowdeep.backend import environment  # noqa: E402
 from shallowdeep.data import load_mnist  # noqa: E402
 from shallowdeep.experiments import load_experiment, suite_members  # noqa: E402
 from shallowdeep.prepare import prepare_data  # noqa: E402
@@ -78,7 +76,7 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
     weights = class_weights(experiment, data.y_train, data.class_names)
     steps = steps or len(x) // batch
 
-    keras.utils.set_random_seed(0)
+    set_random_seed(0)
     ours = build_model(experiment)
     compile_model(ours, experiment, train_samples=len(x))
     contenders = {}
@@ -87,7 +85,7 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
         assert contenders["plain_keras"].count_params() == ours.count_params(), name
     contenders["shallowdeep"] = ours
     with tempfile.TemporaryDirectory() as runs_dir:
-        checkpoint = EpochCheckpoint(Run.create(runs_dir, experiment, environment(precision)), [])
+        checkpoint = EpochCheckpoint(Run.create(runs_dir, experiment, environment(resolve_precision(precision))), [])
         for model in contenders.values():  # warm-up: tracing and the first allocations
             _images_per_second(model, x, y, batch, 5, weights)
         speeds: dict[str, list[float]] = {label: [] for label in contenders}
@@ -129,16 +127,22 @@ def forward_flops(model) -> int:
     return int(total)
 
 
-def peak_flops(dtype, size: int = 4096, seconds: float = 3.0) -> float:
-    """FLOP/s of repeated size x size matrix multiplies in ``dtype`` (best of the timed runs)."""
-    a = tf.random.normal((size, size), dtype=tf.float32)
-    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
-    matmul = tf.function(lambda u, v: tf.matmul(u, v))
-    matmul(a, b).numpy()
+def peak_flops(dtype: str, size: int = 4096, seconds: float = 3.0) -> float:
+    """FLOP/s of repeated size x size matrix multiplies in ``dtype`` (best of the timed runs), on
+    whichever Keras backend is loaded. Reading one element back waits for the product (JAX
+    dispatches asynchronously) without timing a copy of it."""
+    ops = keras.ops
+    a = keras.random.normal((size, size), dtype="float32", seed=0)
+    a, b = ops.cast(a, dtype), ops.cast(ops.transpose(a), dtype)
+
+    def multiply():
+        ops.convert_to_numpy(ops.cast(ops.matmul(a, b)[0, 0], "float32"))
+
+    multiply()
     best, spent = 0.0, 0.0
     while spent < seconds:
         start = time.perf_counter()
-        matmul(a, b).numpy()
+        multiply()
         elapsed = time.perf_counter() - start
         spent += elapsed
         best = max(best, 2 * size**3 / elapsed)
@@ -253,7 +257,7 @@ def main() -> None:
         print(f"    {name}: {100 * row['overhead']:+.1f} %", flush=True)
 
     print("2/4 FLOPs and peak ...", flush=True)
-    peak = {"fp32": peak_flops(tf.float32), "bf16": peak_flops(tf.bfloat16)}
+    peak = {"fp32": peak_flops("float32"), "bf16": peak_flops("bfloat16")}
     models = []
     for name in ("cnn-3", "xray-1"):
         speeds = {}
@@ -282,7 +286,7 @@ def main() -> None:
 
     result = {
         "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
-        "environment": environment("fp32 and bf16"),
+        "environment": environment(Precision("fp32 and bf16", "both measured")),
         "seconds": time.perf_counter() - started,
         "overhead": overhead, "hardware": hardware, "hog": hog, "lab": lab,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},

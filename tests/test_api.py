@@ -7,7 +7,7 @@ import pytest
 import shallowdeep as sd
 from shallowdeep.backend import keras
 
-pytestmark = pytest.mark.slow  # every test here trains a model
+pytestmark = [pytest.mark.slow, pytest.mark.every_backend]  # every test here trains a model
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,9 @@ def test_a_report_from_runs_trains_nothing_and_reads_no_dataset(run, tmp_path, m
     markdown, html = sd.report([run.path], tmp_path / "out", lang="fr")
     text = markdown.read_text()
     assert "## Q2. Les expériences MNIST" in text and "| raw-1 | repris | 407\u202f050 |" in text
+    environment = run.environment  # the report says where each model was trained
+    where = environment["cpu"] if environment["device"] == "cpu" else environment["device"]
+    assert f"| Entraîné sur (matériel, moteur) | {where}, {environment['backend']}: raw-1 |" in text
     assert html.read_text().startswith("<!DOCTYPE html>")
     assert not (tmp_path / "no-data-here").exists()
 

@@ -1,10 +1,23 @@
-"""The precision "auto" means on each kind of machine, chosen by a pure function of the device."""
+"""The Keras backend chosen among those installed, and the precision "auto" means on each kind of machine:
+both pure functions, checked with descriptions of machines and environments."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
 
-from shallowdeep.backend import Device, choose_precision, current_device, environment, resolve_precision
+from shallowdeep.backend import (
+    BackendError, Device, choose_backend, choose_precision, current_device, environment, keras, resolve_precision,
+)
+from shallowdeep.experiments import load_experiment
+from shallowdeep.runs import describe_compiled_model
+from shallowdeep.training import build_model, compile_model, targets
 
 XEON_AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
 ZEN4 = frozenset({"avx2", "avx512f", "avx512_bf16"})
@@ -35,3 +48,92 @@ def test_a_run_records_the_precision_it_used_and_why():
     assert recorded["precision"] in ("bf16", "fp32", "fp16") and recorded["precision_reason"]
     assert recorded["cpu"] and recorded["device"] in ("cpu", current_device().name)
     assert environment(resolve_precision("fp32"))["precision_reason"] == "asked for in the experiment"
+
+
+@pytest.mark.parametrize(("asked", "configured", "installed", "expected"), [
+    ("torch", None, {"tensorflow", "torch"}, "torch"),          # KERAS_BACKEND wins
+    (None, "jax", {"tensorflow", "jax"}, "jax"),                # then Keras' own keras.json
+    (None, None, {"tensorflow", "torch", "jax"}, "tensorflow"),  # Keras' default
+    (None, "tensorflow", {"torch", "jax"}, "torch"),            # else the first one installed
+    (None, "numpy", {"jax"}, "jax"),                            # a backend that cannot train is passed over
+])
+def test_the_backend_is_the_one_asked_for_else_keras_own_else_the_first_installed(asked, configured, installed,
+                                                                                   expected):
+    assert choose_backend(asked, configured, installed) == expected
+
+
+@pytest.mark.parametrize(("asked", "installed", "says"), [
+    (None, set(), 'no Keras backend is installed in this environment'),
+    ("torch", {"tensorflow"}, 'KERAS_BACKEND=torch but torch is not installed'),
+    ("numpy", {"tensorflow"}, "KERAS_BACKEND=numpy: shallowdeep trains on tensorflow, torch, jax"),
+])
+def test_a_missing_backend_is_refused_with_the_command_that_installs_one(asked, installed, says):
+    with pytest.raises(BackendError) as refused:
+        choose_backend(asked, None, installed)
+    message = str(refused.value)
+    assert says in message
+    assert asked == "numpy" or 'pip install "shallowdeep[' in message
+
+
+_WITHOUT_BACKENDS = """
+import sys
+
+class Uninstalled:
+    '''TensorFlow, PyTorch and JAX as if they were not installed.'''
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "torch", "jax"):
+            raise ModuleNotFoundError(name)
+
+sys.meta_path.insert(0, Uninstalled())
+import shallowdeep
+print(shallowdeep.presets("seed")[0])  # what needs no backend still works
+from shallowdeep.cli import main
+sys.exit(main(["train", "raw-1", "--dry-run"]))
+"""
+
+
+def test_without_any_backend_the_command_names_what_to_install_in_one_line():
+    environment = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_BACKENDS], capture_output=True, text=True, timeout=120,
+                          env=environment)
+    assert done.returncode == 1 and done.stdout.strip() == "raw-1"
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("shallowdeep: error: no Keras backend is installed")
+    assert 'pip install "shallowdeep[cpu]"' in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.every_backend
+def test_float16_training_scales_the_loss_on_this_backend(tmp_path):
+    experiment = load_experiment("cnn-3", ['training.precision="fp16"', "training.batch_size=8"])
+    model = build_model(experiment)
+    compile_model(model, experiment, train_samples=32)
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    images = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
+    history = model.fit(images, targets(np.arange(32) % 10, experiment, 10), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    described = describe_compiled_model(model)  # the report's Q1 reads the optimizer inside the wrapper
+    assert described["optimizer"] == "RMSprop" and described["loss_scaling"] is True
+    model.save(tmp_path / "fp16.keras")
+    assert isinstance(keras.saving.load_model(tmp_path / "fp16.keras").optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+#: The tests that touch Keras: their fast ones, and the slow ones marked every_backend (training,
+#: resuming, predicting, the Python API, float16), are run again on a second backend.
+KERAS_TESTS = ["tests/test_backend.py", "tests/models", "tests/test_runs.py", "tests/test_evaluation.py",
+               "tests/test_cli.py", "tests/test_api.py", "tests/test_training.py"]
+
+
+@pytest.mark.slow
+def test_the_tests_that_touch_keras_pass_on_pytorch_too(tmp_path):
+    if importlib.util.find_spec("torch") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the suite on a second backend: .ci/run installs torch==2.13.0")
+        pytest.skip("PyTorch is not installed (pip install torch==2.13.0 installs its CPU build here)")
+    repository = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+                           str(tmp_path / "pytest"), "-m", "not slow or every_backend", *KERAS_TESTS],
+                          cwd=repository, env={**os.environ, "KERAS_BACKEND": "torch"}, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout.splitlines()[-1] and "skipped" not in done.stdout.splitlines()[-1]

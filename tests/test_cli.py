@@ -125,16 +125,18 @@ def trained_cnn(real_data_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.every_backend
 def test_train_prints_the_test_scores_and_the_run_folder(trained_cnn):
     run_dir, printed = trained_cnn
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert f"test: loss {metrics['test']['loss']:.4f}, accuracy {metrics['test']['accuracy']:.4f}" in printed
     assert f"run folder: {run_dir}" in printed
     assert "2 epochs," in printed
-    assert metrics["test"]["accuracy"] > 0.8  # 2 epochs on 2,700 digits
+    assert metrics["test"]["accuracy"] > 0.7  # 2 epochs on 2,700 digits: 0.785-0.895 over seeds and backends
 
 
 @pytest.mark.slow
+@pytest.mark.every_backend
 def test_predict_gives_probabilities_through_the_training_preprocessing(trained_cnn, real_data_dir, tmp_path, capsys):
     run_dir, _ = trained_cnn
     _, (x_test, y_test) = load_mnist(real_data_dir)

@@ -25,6 +25,16 @@ def test_a_notebook_is_stored_without_outputs(path):
     assert sum("parameters" in cell.metadata.get("tags", ()) for cell in code) == 1
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_notebook_first_installs_shallowdeep_beside_the_backend_it_has(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "code" and "install" in first.metadata.get("tags", ())
+    assert 'if importlib.util.find_spec("shallowdeep") is None:\n    %pip install' in first.source  # else nothing
+    commands = [line.strip() for line in first.source.splitlines() if "pip " in line and "#" not in line]
+    assert commands == ["%pip install --quiet {PACKAGE}"]
+    assert 'PACKAGE = "shallowdeep"  #' in first.source  # no backend extra: the notebook's backend stays
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_a_notebook_runs_from_top_to_bottom(path, real_data_dir, real_chest_xray, tmp_path, monkeypatch):

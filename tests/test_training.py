@@ -74,6 +74,7 @@ def _without_time(history: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
+@pytest.mark.every_backend
 def test_an_interrupted_run_keeps_its_epochs_and_resumes(real_data_dir, tmp_path, monkeypatch):
     experiment = load_experiment("raw-1", ["dataset.train_limit=600", "dataset.test_limit=100", "training.epochs=3"])
     real_save = Run.save_checkpoint
@@ -177,6 +178,7 @@ def test_the_cosine_schedule_warms_up_to_the_peak_then_decays_to_zero():
     assert learning_rate(load_experiment("cnn-3"), 100) == 0.001  # constant: the optimizer's own
 
 
+@pytest.mark.every_backend
 def test_an_augmented_cosine_run_resumes_with_its_schedule(real_data_dir, tmp_path, monkeypatch):
     experiment = load_experiment("mnist-fast", ["dataset.train_limit=512", "dataset.test_limit=100",
                                                 "training.epochs=2", "training.augmentation.rotation=10",

@@ -1,8 +1,14 @@
-"""The Keras backend, imported once and quietly, and what a run records about the machine.
+"""The Keras backend, chosen among those installed and imported once, quietly; dtype policies; what a
+run records about the machine.
+
+shallowdeep depends on Keras alone and trains on whichever of TensorFlow, PyTorch and JAX is
+installed (:func:`choose_backend`): ``KERAS_BACKEND`` when the user set it, else Keras' own
+configured backend (``keras.json``, TensorFlow by default) when installed, else the first one
+installed. The pip extras ``cpu``, ``gpu``, ``torch`` and ``jax`` install one.
 
 TensorFlow's C++ runtime prints start-up notices (oneDNN, CPU features) straight to the process's
 stderr while it loads, before any log level applies; they are hidden here unless
-``SHALLOWDEEP_TF_LOGS=1``. ``TF_CPP_MIN_LOG_LEVEL`` and ``KERAS_BACKEND`` set by the user win.
+``SHALLOWDEEP_TF_LOGS=1``. ``TF_CPP_MIN_LOG_LEVEL`` set by the user wins.
 """
 
 from __future__ import annotations
@@ -10,18 +16,81 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.metadata
+import importlib.util
+import json
 import logging
 import os
 import platform
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shallowdeep.errors import ShallowDeepError
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+#: The Keras backends shallowdeep trains on, in the order it falls back on them, and the pip extra
+#: that installs each (``cpu`` is TensorFlow's CPU build, ``gpu`` TensorFlow with CUDA).
+BACKEND_EXTRAS = {"tensorflow": "cpu", "torch": "torch", "jax": "jax"}
+
+
+class BackendError(ShallowDeepError):
+    """No Keras backend shallowdeep can train on is installed, or the one asked for is not."""
+
+
+def _install_command(extra: str) -> str:
+    return f'pip install "shallowdeep[{extra}]" (in a clone of the repository: pip install -e ".[{extra}]")'
+
+
+def choose_backend(asked: str | None, configured: str | None, installed: Collection[str]) -> str:
+    """The Keras backend to load: ``asked`` (``KERAS_BACKEND``) if set; else ``configured`` (Keras'
+    ``keras.json``; TensorFlow when there is none) if it is one shallowdeep trains on and is
+    installed; else the first of TensorFlow, PyTorch, JAX that is ``installed``.
+
+    Raises :class:`BackendError`, naming the command that installs one, when none can be used.
+    """
+    if asked:
+        if asked not in BACKEND_EXTRAS:
+            raise BackendError(f"KERAS_BACKEND={asked}: shallowdeep trains on {', '.join(BACKEND_EXTRAS)}; "
+                               f"set KERAS_BACKEND to one of them, or unset it to use the one installed")
+        if asked not in installed:
+            others = [name for name in BACKEND_EXTRAS if name in installed]
+            instead = f", or unset KERAS_BACKEND to use {others[0]}" if others else ""
+            raise BackendError(f"KERAS_BACKEND={asked} but {asked} is not installed in this environment "
+                               f"({sys.prefix}): {_install_command(BACKEND_EXTRAS[asked])}{instead}")
+        return asked
+    preferred = configured if configured in BACKEND_EXTRAS else "tensorflow"
+    for name in (preferred, *BACKEND_EXTRAS):
+        if name in installed:
+            return name
+    raise BackendError(f"no Keras backend is installed in this environment ({sys.prefix}): shallowdeep trains "
+                       f"on TensorFlow, PyTorch or JAX. Install one, e.g. TensorFlow for the CPU: "
+                       f"{_install_command('cpu')}; the extra \"gpu\" installs TensorFlow with CUDA, \"torch\" PyTorch, \"jax\" JAX")
+
+
+def _installed_backends() -> set[str]:
+    """The backends whose package can be found (found, not imported: importing TensorFlow takes seconds)."""
+    found = set()
+    for name in BACKEND_EXTRAS:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.add(name)
+        except (ImportError, ValueError):
+            continue
+    return found
+
+
+def _configured_backend() -> str | None:
+    """The backend in Keras' configuration file, read where Keras reads it ($KERAS_HOME, else ~/.keras,
+    else /tmp/.keras where the home folder is read-only)."""
+    home = os.environ.get("KERAS_HOME")
+    if home is None:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    try:
+        return json.loads(Path(home, "keras.json").read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @contextlib.contextmanager
@@ -40,16 +109,46 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
-with _quiet_native_stderr():
-    import keras
+def _import_keras(backend: str):
+    """Keras on ``backend`` (set in ``KERAS_BACKEND`` first: Keras reads it once, on import)."""
+    os.environ["KERAS_BACKEND"] = backend
+    # Keras loads TensorFlow on the other backends too, where it is installed (set_random_seed).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if backend != "tensorflow":
+        import keras
 
-    tensorflow = None
-    if keras.backend.backend() == "tensorflow":
+        return keras, None
+    with _quiet_native_stderr():
+        import keras
         import tensorflow  # its native start-up happens here, quietly
+    # "triggered tf.function retracing" warnings come from predicting on arrays of several sizes,
+    # which the lab does on purpose; they say nothing actionable to a user.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    return keras, tensorflow
 
-# "triggered tf.function retracing" warnings come from predicting on arrays of several sizes,
-# which the lab does on purpose; they say nothing actionable to a user.
-logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+# Keras imported before shallowdeep has its backend already: that one is used, as it must be.
+_BACKEND = choose_backend(sys.modules["keras"].backend.backend() if "keras" in sys.modules else
+                          os.environ.get("KERAS_BACKEND"), _configured_backend(), _installed_backends())
+try:
+    keras, tensorflow = _import_keras(_BACKEND)
+except ImportError as error:  # installed, yet broken (e.g. half of two TensorFlow builds uninstalled)
+    raise BackendError(f"Keras could not load its {_BACKEND} backend ({error}); reinstall it: "
+                       f"{_install_command(BACKEND_EXTRAS[_BACKEND])}") from None
+
+
+def set_random_seed(seed: int) -> None:
+    """Keras' ``set_random_seed``: Python's, NumPy's and the backend's generators, and TensorFlow's
+    where it is installed, which Keras imports for that on any backend: quietly, as above."""
+    with _quiet_native_stderr():
+        keras.utils.set_random_seed(seed)
+
+
+def steps_per_call(requested: int) -> int:
+    """Batches Keras runs per call into the backend (``steps_per_execution``): as asked, except on
+    PyTorch, whose Keras trainer runs one batch per call."""
+    return 1 if keras.backend.backend() == "torch" else requested
+
 
 #: Keras dtype policy of each precision a run can train in.
 DTYPE_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -222,5 +321,6 @@ def environment(precision: Precision) -> dict[str, Any]:
     }
 
 
-__all__ = ["DTYPE_POLICIES", "Device", "Precision", "choose_precision", "cpu_name", "current_device",
+__all__ = ["BACKEND_EXTRAS", "BackendError", "DTYPE_POLICIES", "Device", "Precision", "choose_backend",
+           "choose_precision", "cpu_name", "current_device", "set_random_seed", "steps_per_call",
            "environment", "keras", "resolve_precision"]

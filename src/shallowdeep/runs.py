@@ -420,12 +420,15 @@ class Run:
 
 
 def describe_compiled_model(model: keras.Model) -> dict[str, Any]:
-    """The optimizer's class and arguments, the loss and the parameter count of a compiled model."""
+    """The optimizer's class and arguments, the loss and the parameter count of a compiled model
+    (the optimizer inside a loss-scaling wrapper, with ``loss_scaling`` true)."""
     loss = model.loss
     loss_name = loss if isinstance(loss, str) else getattr(loss, "name", type(loss).__name__)
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
     return {
-        "optimizer": type(model.optimizer).__name__,
-        "optimizer_config": _jsonable(model.optimizer.get_config()),
+        "optimizer": type(optimizer).__name__,
+        "optimizer_config": _jsonable(optimizer.get_config()),
+        "loss_scaling": optimizer is not model.optimizer,
         "loss": loss_name,
         "params": int(model.count_params()),
         "input_shape": list(model.inputs[0].shape[1:]),

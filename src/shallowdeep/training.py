@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from shallowdeep.backend import environment, keras, resolve_precision
+from shallowdeep.backend import environment, keras, resolve_precision, set_random_seed, steps_per_call
 from shallowdeep.evaluation import evaluate_model
 from shallowdeep.experiments import OPTIMIZERS, ConfigError, Experiment
 from shallowdeep.models import ModelError, create_model, with_augmentation
@@ -79,8 +79,14 @@ def compile_model(model: keras.Model, experiment: Experiment, train_samples: int
     steps_per_epoch = -(-train_samples // training["batch_size"])
     arguments = {**training["optimizer_args"], "learning_rate": learning_rate(experiment, steps_per_epoch)}
     optimizer = getattr(keras.optimizers, OPTIMIZERS[training["optimizer"]])(**arguments)
+    if resolve_precision(training["precision"]).name == "fp16":
+        # float16 flushes gradients below 6e-8 to zero: the loss is scaled up before the backward
+        # pass and the gradients down after it (Micikevicius et al. 2018, "Mixed Precision
+        # Training"). Keras does this by itself only for a model whose own policy is mixed_float16;
+        # ours set the policy layer by layer (the output layer stays float32).
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(optimizer=optimizer, loss=_loss(training), metrics=["accuracy"],
-                  steps_per_execution=training["steps_per_execution"])
+                  steps_per_execution=steps_per_call(training["steps_per_execution"]))
 
 
 def class_weights(experiment: Experiment, y_train: np.ndarray, class_names: tuple[str, ...]) -> dict[int, float] | None:
@@ -186,7 +192,7 @@ def train(
     epochs_done = run.epochs_done if run else 0
     history = run.history if run else []
 
-    keras.utils.set_random_seed(training["seed"])
+    set_random_seed(training["seed"])
     if run and epochs_done:
         model = run.load_checkpoint()
         restore_random_state(model, run.state.get("random_state"))

@@ -209,7 +209,8 @@ SCHEMA: dict[str, Any] = {
         "steps_per_execution": Field(128, int, _at_least(1),
                                      "batches run per call into the backend: same updates, less "
                                      "overhead per batch (raw-2: 1.5x faster at 32 than at 1, another "
-                                     "13 % at 128, slower again at 1024); the progress bar moves in such steps"),
+                                     "13 % at 128, slower again at 1024); the progress bar moves in such steps; "
+                                     "PyTorch runs 1 whatever is set (its Keras trainer allows no more)"),
         "schedule": Field("constant", str, _one_of("constant", "cosine"),
                           "learning rate: constant (the optimizer's learning_rate), or cosine: a linear "
                           "warm-up from 0 over warmup_epochs, then a cosine decay to 0 at the last step"),

@@ -48,12 +48,24 @@ def _reproduction(document: Document, write: Writer, records: list[RunRecord], s
         [write("repro_machine"), write("repro_cores", cpu=environment.get("cpu", "?"),
                                        cores=environment.get("cpu_count", "?"))],
         [write("repro_versions"), f"{versions}; backend {backend}"],
+        [write("repro_trained_on"), _trained_on(done) or "–"],
         [write("repro_precision"), "; ".join(precisions) or "–"],
         [write("repro_seeds"), ", ".join(map(str, seeds)) or "–"],
         [write("repro_time"), _duration(seconds)],
         [write("repro_training"), _duration(sum(r.run.metrics["training_seconds"] for r in done))],
         [write("repro_command"), f"`{command}`"],
     ])
+
+
+def _trained_on(done: list[RunRecord]) -> str:
+    """Where each run trained: its GPU, else its CPU, and the Keras backend, with the runs of each."""
+    places: dict[str, list[str]] = {}
+    for record in done:
+        environment = record.run.environment
+        device = environment.get("device", "cpu")  # runs of 0.1 trained on the CPU
+        where = environment.get("cpu", "?") if device == "cpu" else device
+        places.setdefault(f"{where}, {environment.get('backend', '?')}", []).append(record.name)
+    return "; ".join(f"{place}: {', '.join(names)}" for place, names in places.items())
 
 
 def _precision_text(environment: dict) -> str:

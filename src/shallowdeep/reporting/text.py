@@ -371,6 +371,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     # Reproducibility
     "repro": ("Reproducing this report", "Reproduire ce compte rendu"),
     "repro_machine": ("Machine", "Machine"), "repro_versions": ("Versions", "Versions"),
+    "repro_trained_on": ("Trained on (device, backend)", "Entraîné sur (matériel, moteur)"),
     "repro_precision": ("Precision", "Précision"), "repro_seeds": ("Seeds", "Graines"),
     "repro_time": ("Wall time of this command", "Durée de cette commande"),
     "repro_training": ("Training time of the runs shown", "Durée d'apprentissage des exécutions présentées"),
