@@ -177,6 +177,11 @@ def grad_cam_figure(images: np.ndarray, heatmaps: np.ndarray, captions: Sequence
         axes[0, column].set_title(captions[column], fontsize=8)
     axes[0, 0].set_ylabel("image")
     axes[1, 0].set_ylabel("Grad-CAM")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    return figure
+
+
 def mistake_strips_figure(strips: Sequence[tuple[str, np.ndarray, Sequence[str]]], *, columns: int = 8,
                           title: str = "") -> Figure:
     """One row per model: its name, then up to ``columns`` images it misread, each captioned

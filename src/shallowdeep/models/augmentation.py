@@ -292,7 +292,7 @@ class RandomElastic(_RandomPerImage):
 
     def augment(self, images):
         x = ops.cast(images, "float32")
-        batch, height, width, channels = ops.shape(x)[0], images.shape[1], images.shape[2], images.shape[3]
+        batch, height, width = ops.shape(x)[0], images.shape[1], images.shape[2]
         noise = keras.random.uniform((batch, height, width, 2), -1.0, 1.0, seed=self.seed_generator)
         field = self.alpha * _separable(noise, self._rows, self._columns)
         rows = ops.arange(height, dtype="float32")[None, :, None] + field[..., 1]
