@@ -6,6 +6,8 @@ loss need its range.
 
 from __future__ import annotations
 
+import numpy as np
+
 from shallowdeep.backend import keras
 from shallowdeep.models.registry import ModelError, register_model
 
@@ -14,11 +16,21 @@ def _output(units: int, activation: str) -> keras.layers.Layer:
     return keras.layers.Dense(units, activation=activation, dtype="float32", name="output")
 
 
+def _dropout(rate: float, dtype: str, name: str) -> keras.layers.Layer:
+    """Dropout with a seed of its own, drawn from the global generators (``set_random_seed``).
+
+    Seeded, its random masks come from a ``SeedGenerator`` that the model owns, on every backend,
+    so a checkpoint can keep their state; unseeded, Keras' PyTorch backend takes them from torch's
+    global generator, which a resumed run could not restore.
+    """
+    return keras.layers.Dropout(rate, seed=int(np.random.randint(0, 2**31 - 1)), dtype=dtype, name=name)
+
+
 def _dense_stack(x, units: list[int], activations: list[str], dropout: float, dtype: str):
     for index, (width, activation) in enumerate(zip(units, activations), start=1):
         x = keras.layers.Dense(width, activation=activation, dtype=dtype, name=f"dense_{index}")(x)
         if dropout:
-            x = keras.layers.Dropout(dropout, dtype=dtype, name=f"dropout_{index}")(x)
+            x = _dropout(dropout, dtype, f"dropout_{index}")(x)
     return x
 
 
@@ -149,7 +161,7 @@ def convnet(
         if batch_norm == "after_pool":
             x = keras.layers.BatchNormalization(dtype=dtype, name=f"bn_{b}")(x)
         if block_dropout:
-            x = keras.layers.Dropout(block_dropout, dtype=dtype, name=f"dropout_block_{b}")(x)
+            x = _dropout(block_dropout, dtype, f"dropout_block_{b}")(x)
     if head == "gap":
         x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="gap")(x)
     else:
@@ -158,5 +170,5 @@ def convnet(
         layer = keras.layers.Dense(width, use_bias=not per_layer, dtype=dtype, name=f"dense_{index}")
         x = layer_then_activation(x, layer, f"dense_{index}")
     if dropout:
-        x = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(x)
+        x = _dropout(dropout, dtype, "dropout")(x)
     return keras.Model(inputs, _output(outputs, output_activation)(x), name="convnet")
