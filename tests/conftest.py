@@ -142,3 +142,27 @@ def tiny_runs(real_data_dir, real_chest_xray, shared_cache, tmp_path_factory) ->
         for name, overrides in (("raw-1", mnist), ("hog-1", mnist), ("cnn-1", mnist), ("xray-1", xray)):
             train(load_experiment(name, overrides), runs_dir=folder, data_dir=real_data_dir, progress=False)
     return folder
+
+
+def _quick_lab(suite: str, real_data_dir: Path, shared_cache: Path, tmp_path_factory):
+    from shallowdeep.lab import run_lab
+
+    out = tmp_path_factory.mktemp(f"lab-{suite}")
+    with pytest.MonkeyPatch.context() as patch:  # session fixtures come before the autouse cache fixture
+        patch.setenv("SHALLOWDEEP_CACHE", str(shared_cache))
+        result = run_lab(suite, out, quick=True, data_dir=real_data_dir, progress=False,
+                         command=f"shallowdeep lab --quick --suite {suite}")
+    return out, result
+
+
+@pytest.fixture(scope="session")
+def quick_seed_lab(real_data_dir, real_chest_xray, shared_cache, tmp_path_factory):
+    """`shallowdeep lab --quick`: the reference report's ten experiments, trained once for every test
+    that needs their runs or their report (report folder, LabResult)."""
+    return _quick_lab("seed", real_data_dir, shared_cache, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def quick_best_lab(real_data_dir, real_chest_xray, shared_cache, tmp_path_factory):
+    """`shallowdeep lab --quick --suite best`: the best suite's presets, trained once."""
+    return _quick_lab("best", real_data_dir, shared_cache, tmp_path_factory)

@@ -19,11 +19,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def quick_lab(real_data_dir, real_chest_xray, tmp_path_factory):
-    out = tmp_path_factory.mktemp("lab")
-    result = run_lab("seed", out, quick=True, data_dir=real_data_dir, progress=False,
-                     command="shallowdeep lab --quick")
-    return out, result
+def quick_lab(quick_seed_lab):
+    return quick_seed_lab
 
 
 def test_the_seed_suite_is_the_reference_report_s_ten_experiments():
@@ -98,11 +95,11 @@ def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir,
 
 @pytest.mark.slow
 def test_the_lab_forecasts_its_time_then_says_elapsed_and_left(real_data_dir, tmp_path, capsys):
-    run_lab(out=tmp_path, experiments=["handout-raw", "handout-hog"], quick=True, estimate=True,
+    run_lab(out=tmp_path, experiments=["handout-raw", "handout-cnn"], quick=True, estimate=True,
             data_dir=real_data_dir, progress=False)
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("estimate for this machine (") and "total about" in printed[0]
-    assert "handout-raw" in printed[0] and "handout-hog" in printed[0]
+    assert "handout-raw" in printed[0] and "handout-cnn" in printed[0]
     done = [line for line in printed if ": done in " in line]
     assert len(done) == 2 and all("elapsed" in line and "left" in line for line in done)
 
@@ -126,9 +123,8 @@ def test_without_the_chest_xray_folder_the_rest_of_the_lab_runs(quick_lab, real_
 
 
 @pytest.mark.slow
-def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figures(
-        real_data_dir, real_chest_xray, tmp_path):
-    result = run_lab("best", tmp_path, quick=True, data_dir=real_data_dir, progress=False)
+def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figures(quick_best_lab):
+    tmp_path, result = quick_best_lab
     assert [record.outcome for record in result.records] == [Outcome.TRAINED] * 5
     markdown = (tmp_path / "report.md").read_text()
     assert "## Beyond the lab: the best suite" in markdown and "## Q1." not in markdown

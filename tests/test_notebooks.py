@@ -3,6 +3,7 @@ stored without outputs."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import nbformat
@@ -35,17 +36,28 @@ def test_a_notebook_first_installs_shallowdeep_beside_the_backend_it_has(path):
     assert 'PACKAGE = "shallowdeep"  #' in first.source  # no backend extra: the notebook's backend stays
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_a_notebook_runs_from_top_to_bottom(path, real_data_dir, real_chest_xray, tmp_path, monkeypatch):
+async def _execute(path: Path, folder: Path) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
     parameters = next(cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", ()))
     parameters.source += "\nQUICK = True  # set by the test suite"
-    monkeypatch.setenv("SHALLOWDEEP_DATA", str(real_data_dir))  # the kernel inherits the environment
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
-    assert not [output for output in outputs if output.output_type == "error"]
-    images = [output for output in outputs if "image/png" in output.get("data", {})]
-    assert len(images) >= 2, "every notebook shows its figures"
-    assert list(tmp_path.glob("runs/*/*/metrics.json")), "the runs the notebook trained are kept"
+    folder.mkdir()
+    await NotebookClient(notebook, timeout=300, kernel_name="python3",
+                         resources={"metadata": {"path": str(folder)}}).async_execute()
+    return notebook
+
+
+@pytest.mark.slow
+def test_every_notebook_runs_from_top_to_bottom(real_data_dir, real_chest_xray, tmp_path, monkeypatch):
+    """The four notebooks run at once, each in its own kernel: most of a kernel's time is starting
+    and importing, which two cores can overlap."""
+    monkeypatch.setenv("SHALLOWDEEP_DATA", str(real_data_dir))  # the kernels inherit the environment
+
+    async def every_notebook():
+        return await asyncio.gather(*(_execute(path, tmp_path / path.stem) for path in NOTEBOOKS))
+
+    for path, notebook in zip(NOTEBOOKS, asyncio.run(every_notebook())):
+        outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+        assert not [output for output in outputs if output.output_type == "error"], path.stem
+        images = [output for output in outputs if "image/png" in output.get("data", {})]
+        assert len(images) >= 2, f"{path.stem} shows its figures"
+        assert list((tmp_path / path.stem).glob("runs/*/*/metrics.json")), f"{path.stem} keeps the runs it trained"

@@ -15,7 +15,8 @@ import pytest
 
 from shallowdeep.backend import keras
 from shallowdeep.evaluation import choose_threshold, metrics_from_predictions, predict_probabilities
-from shallowdeep.experiments import list_presets, load_experiment
+from shallowdeep.data.info import DATASETS
+from shallowdeep.experiments import QUICK, list_presets, load_experiment, suite_members
 from shallowdeep.prepare import prepare_data
 from shallowdeep.runs import Run
 from shallowdeep.training import class_weights, learning_rate, train
@@ -29,22 +30,44 @@ RUN_FILES = {
 }
 
 
-@pytest.mark.parametrize("name", list_presets())
-def test_every_preset_trains_evaluates_and_saves_its_run(name, real_data_dir, real_chest_xray, tmp_path):
-    experiment = load_experiment(name, SMALL)
-    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
+def _check_run_folder(run: Run, experiment, test_samples: int, epochs: int, extra: frozenset = frozenset()) -> None:
     files = {path.name for path in run.path.iterdir()}
     expected = RUN_FILES | ({"roc.png"} if experiment.binary else set()) \
-        | ({"gradcam.npz"} if experiment.binary and experiment.features == "image" else set())
-    assert files == expected
-    assert run.path.parent == tmp_path / name and run.finished
+        | ({"gradcam.npz"} if experiment.binary and experiment.features == "image" else set()) | extra
+    assert files == expected, run.path
+    assert run.path.parent.name == experiment.name and run.finished
     metrics = json.loads((run.path / "metrics.json").read_text())
-    assert metrics["test"]["samples"] == 200 and metrics["epochs"] == 1
-    assert sum(sum(row) for row in metrics["test"]["confusion_matrix"]) == 200
+    assert metrics["test"]["samples"] == test_samples and metrics["epochs"] == epochs
+    assert sum(sum(row) for row in metrics["test"]["confusion_matrix"]) == test_samples
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and np.isfinite(metrics["test"]["loss"])
-    assert len(run.history) == 1 and run.history[0]["seconds"] > 0
+    assert len(run.history) == epochs and run.history[0]["seconds"] > 0
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(run.history[0])
-    assert run.predictions.test_probabilities.shape == (200, len(experiment.class_names))
+    assert run.predictions.test_probabilities.shape == (test_samples, len(experiment.class_names))
+
+
+#: The presets the quick labs do not train (tests/conftest.py trains the seed and best suites once).
+OUTSIDE_THE_LAB_SUITES = [name for name in list_presets() if name not in suite_members("seed") + suite_members("best")]
+
+
+@pytest.mark.parametrize("name", OUTSIDE_THE_LAB_SUITES)
+def test_every_other_preset_trains_evaluates_and_saves_its_run(name, real_data_dir, real_chest_xray, tmp_path):
+    experiment = load_experiment(name, SMALL)
+    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
+    assert run.path.parent == tmp_path / name
+    _check_run_folder(run, experiment, test_samples=200, epochs=1)
+
+
+@pytest.mark.parametrize("suite", ["seed", "best"])
+def test_every_preset_of_the_lab_s_suites_trained_evaluated_and_saved_its_run(suite, request):
+    _, result = request.getfixturevalue(f"quick_{suite}_lab")
+    assert [record.name for record in result.records] == suite_members(suite)
+    for record in result.records:
+        experiment = record.experiment
+        test_size = DATASETS[experiment.dataset].n_samples["test"]
+        evaluated_elsewhere = frozenset({"evaluations"}) if experiment.dataset == "mnist" else frozenset()
+        _check_run_folder(record.run, experiment, test_samples=min(QUICK[experiment.dataset]["dataset.test_limit"],
+                                                                   test_size),
+                          epochs=1, extra=evaluated_elsewhere)
 
 
 def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_dir, tmp_path):
@@ -59,14 +82,12 @@ def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_
 
 
 def test_the_same_seed_gives_the_same_history(real_data_dir, tmp_path):
-    experiment = load_experiment("cnn-2", ["dataset.train_limit=800", "dataset.test_limit=100", "training.epochs=2"])
+    experiment = load_experiment("raw-2", ["dataset.train_limit=2000", "dataset.test_limit=100", "training.epochs=2"])
     data = prepare_data(experiment, real_data_dir, progress=False)
     first = train(experiment, runs_dir=tmp_path / "a", data=data, progress=False)
     second = train(experiment, runs_dir=tmp_path / "b", data=data, progress=False)
     assert _without_time(first.history) == _without_time(second.history)
-    other = train(load_experiment("cnn-2", ["dataset.train_limit=800", "dataset.test_limit=100",
-                                            "training.epochs=2", "training.seed=1"]),
-                  runs_dir=tmp_path / "c", data=data, progress=False)
+    other = train(experiment.with_settings(seed=1), runs_dir=tmp_path / "c", data=data, progress=False)
     assert other.history[0]["loss"] != first.history[0]["loss"]
 
 
@@ -122,9 +143,9 @@ def test_a_killed_training_process_resumes_into_the_run_that_would_have_been(rea
     done = json.loads(state.read_text())["epochs_done"]
     assert 1 <= done < 4
 
-    finished = subprocess.run(command + ["--resume"], capture_output=True, text=True)
-    assert finished.returncode == 0, finished.stderr
-    resumed = Run.open(state.parent.with_name(state.parent.name.removesuffix(".partial")))
+    resumed = train(load_experiment("raw-2", settings), runs_dir=tmp_path / "killed", data_dir=real_data_dir,
+                    resume=True, progress=False)
+    assert resumed.path.name == state.parent.name.removesuffix(".partial")
     left_alone = train(load_experiment("raw-2", settings), runs_dir=tmp_path / "left-alone",
                        data_dir=real_data_dir, progress=False)
     # Dropout masks and the order of examples continue where they were: the same run, epoch for epoch.

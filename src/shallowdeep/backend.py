@@ -255,15 +255,23 @@ def current_device() -> Device:
     return _gpu() or Device("cpu", cpu_name(), _cpu_flags(), isa_cap=os.environ.get("ONEDNN_MAX_CPU_ISA"))
 
 
+def bfloat16_refused_here() -> bool:
+    """True where TensorFlow would pick its oneDNN bfloat16 kernels by the CPU's flags and oneDNN
+    would refuse to build them: a CPU with native bfloat16 under ``ONEDNN_MAX_CPU_ISA`` below
+    AVX512_CORE_BF16 (how an AVX2-only CPU is emulated on a newer one)."""
+    device = current_device()
+    return (keras.backend.backend() == "tensorflow" and device.kind == "cpu"
+            and any(flag in device.cpu_flags for flag in _NATIVE_BF16_FLAGS)
+            and choose_precision(device).name == "fp32")
+
+
 def resolve_precision(setting: str) -> Precision:
     """``training.precision`` as it will run here: ``"auto"`` chosen for :func:`current_device`,
     anything else as asked (refused where it would crash)."""
     device = current_device()
     if setting == "auto":
         return choose_precision(device)
-    if (setting == "bf16" and keras.backend.backend() == "tensorflow" and device.kind == "cpu"
-            and any(flag in device.cpu_flags for flag in _NATIVE_BF16_FLAGS)
-            and choose_precision(device).name == "fp32"):
+    if setting == "bf16" and bfloat16_refused_here():
         # TensorFlow picks its oneDNN bfloat16 kernels by the CPU's flags, and oneDNN then
         # refuses to build them under the cap: training would end in an AbortedError.
         raise ShallowDeepError(

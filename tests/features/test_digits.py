@@ -43,13 +43,13 @@ def test_a_model_trained_on_mnist_answers_the_same_with_and_without_it(mnist, tm
     import shallowdeep as sd
     from shallowdeep.evaluation import predict_probabilities
 
-    run = sd.train("cnn-3-pooled", epochs=1, train_limit=12000, runs_dir=tmp_path, data_dir=real_data_dir,
+    run = sd.train("raw-3", epochs=1, runs_dir=tmp_path, data_dir=real_data_dir,
                    progress=False)
     _, (x_test, y_test) = mnist
     normalised = np.stack([normalise_digit(image).image for image in x_test])
-    before = predict_probabilities(run.model, x_test[..., None] / 255.0).argmax(axis=1)
-    after = predict_probabilities(run.model, normalised[..., None] / 255.0).argmax(axis=1)
-    assert np.mean(before == y_test) > 0.85  # a model that reads digits (90 % after this one epoch)
+    before = predict_probabilities(run.model, x_test.reshape(-1, 784) / 255.0).argmax(axis=1)
+    after = predict_probabilities(run.model, normalised.reshape(-1, 784) / 255.0).argmax(axis=1)
+    assert np.mean(before == y_test) > 0.9  # a model that reads digits (about 95 % after this one epoch)
     assert np.mean(before == after) >= 0.999
 
 

@@ -69,7 +69,8 @@ def test_a_pool_that_shrinks_the_input_below_one_pixel_is_a_config_error():
 
 
 def test_bf16_computes_the_hidden_layers_in_bfloat16_and_the_output_in_float32():
-    model = build_model(load_experiment("cnn-3", ['training.precision="bf16"']))
+    experiment = load_experiment("cnn-3")
+    model = create_model("cnn", experiment.input_shape, 10, dtype="mixed_bfloat16", **experiment["model"]["args"])
     assert model.get_layer("conv_1").dtype_policy.name == "mixed_bfloat16"
     assert model.get_layer("output").dtype_policy.name == "float32"
     assert model.count_params() == 856_330
