@@ -33,3 +33,18 @@ def test_a_hopeless_trial_stops_after_its_first_epoch_and_keeps_its_partial_run(
     assert run.epochs == 1 and run.validation is None and run.test == {}  # never evaluated on test
     assert list(outcome.curve) == [1] and run.path.endswith(".partial")
     assert (tmp_path / run.path / "checkpoint-epoch001.keras").is_file()
+
+
+@pytest.mark.slow
+def test_a_trial_sent_again_reuses_the_run_its_dead_worker_finished(real_data_dir, tmp_path):
+    # A worker can die after it finished a trial's run and before the sweep heard of it.
+    spec = load_sweep("raw", overrides={"training.epochs": 1, "dataset.train_limit": 300, "dataset.test_limit": 100})
+    experiments = tuple(spec.experiments({"model.args.hidden": [64], "model.args.dropout": 0.0,
+                                          "training.batch_size": 128}))
+    task = TrialTask(3, experiments, "accuracy", threads=0, folder=str(tmp_path), data_dir=str(real_data_dir))
+    first = run_trial(task)
+    again = run_trial(task)
+    assert first.status is again.status is TrialStatus.COMPLETE, first.details + again.details
+    assert [run.path for run in again.runs] == [run.path for run in first.runs]
+    assert again.runs[0].validation == first.runs[0].validation
+    assert len(list((tmp_path / "runs" / "raw").iterdir())) == 1  # nothing trained twice, no partial folder left

@@ -150,9 +150,12 @@ def _train_seeds(task: TrialTask, folder: Path, outcome: TrialOutcome) -> None:
     runs_dir = folder / RUNS
     for index, experiment in enumerate(task.experiments):
         judged = task.pruning is not None and index == 0
+        # A trial sent again after its worker died may find the run that worker finished just before.
+        run = Run.find_finished(runs_dir, experiment)
         try:
-            run = train(experiment, runs_dir=runs_dir, data_dir=task.data_dir, resume=True, progress=False,
-                        callbacks=[_pruning_callback(task.pruning)] if judged else ())
+            if run is None:
+                run = train(experiment, runs_dir=runs_dir, data_dir=task.data_dir, resume=True, progress=False,
+                            callbacks=[_pruning_callback(task.pruning)] if judged else ())
         except _Pruned:
             partial = Run.find_interrupted(runs_dir, experiment)
             outcome.status = TrialStatus.PRUNED
