@@ -1,14 +1,24 @@
-"""Shared fixtures: the real data folder, an isolated cache, and a local HTTP server."""
+"""Shared fixtures: the real data folder, an isolated cache, and a local HTTP server.
+
+The suite runs on two pytest-xdist workers (``-n auto --dist loadfile`` in pyproject.toml): what is
+costly to build (the cache, the quick labs, the tiny runs) is built once for the whole session,
+by whichever worker asks first, and shared with the other (:func:`_built_once`).
+"""
 
 from __future__ import annotations
 
 import http.server
+import json
 import os
+import pickle
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+import numpy as np
 import pytest
+from filelock import FileLock
 
 from shallowdeep.data import find_chest_xray
 from shallowdeep.paths import DATA_ENV, resolve_data_dir
@@ -44,11 +54,63 @@ def real_chest_xray(real_data_dir) -> Path:
     return root
 
 
+#: What every finished run folder holds (binary tasks add roc.png; chest X-ray CNNs gradcam.npz).
+RUN_FILES = {
+    "config.toml", "environment.json", "history.csv", "metrics.json", "model.keras", "model.json",
+    "weights.md", "weights.json", "history.png", "confusion.png", "state.json", "predictions.npz", "examples.npz",
+}
+
+
+def _check_run_folder(run, experiment, test_samples: int, epochs: int, extra: frozenset = frozenset()) -> None:
+    files = {path.name for path in run.path.iterdir()}
+    expected = RUN_FILES | ({"roc.png"} if experiment.binary else set()) \
+        | ({"gradcam.npz"} if experiment.binary and experiment.features == "image" else set()) | extra
+    assert files == expected, run.path
+    assert run.path.parent.name == experiment.name and run.finished
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    assert metrics["test"]["samples"] == test_samples and metrics["epochs"] == epochs
+    assert sum(sum(row) for row in metrics["test"]["confusion_matrix"]) == test_samples
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and np.isfinite(metrics["test"]["loss"])
+    assert len(run.history) == epochs and run.history[0]["seconds"] > 0
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(run.history[0])
+    assert run.predictions.test_probabilities.shape == (test_samples, len(experiment.class_names))
+
+
+@pytest.fixture
+def check_run_folder():
+    """Asserts that a trained run's folder is complete: its files, metrics, history and predictions."""
+    return _check_run_folder
+
+
+T = TypeVar("T")
+
+
+def _session_folder(tmp_path_factory) -> Path:
+    """The session's temporary folder that every xdist worker sees (each worker has one of its own
+    inside it); without xdist, the session's own."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _built_once(tmp_path_factory, name: str, build: Callable[[Path], T]) -> T:
+    """``build(folder)`` run once per session under a file lock; every worker gets the same value
+    (pickled beside the folder), the one that built it included."""
+    root = _session_folder(tmp_path_factory)
+    built = root / f"{name}.pickle"
+    with FileLock(root / f"{name}.lock"):
+        if not built.exists():
+            built.write_bytes(pickle.dumps(build(root / name)))
+        return pickle.loads(built.read_bytes())
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """One derived-data cache for the session: decoded chest X-rays and HOG features are computed
-    once. Entries are keyed by their inputs' content, so sharing them changes no result."""
-    return tmp_path_factory.mktemp("shared-cache")
+    once. Entries are keyed by their inputs' content and written atomically, so sharing them
+    between workers changes no result."""
+    folder = _session_folder(tmp_path_factory) / "shared-cache"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -134,25 +196,30 @@ def tiny_runs(real_data_dir, real_chest_xray, shared_cache, tmp_path_factory) ->
     from shallowdeep.experiments import load_experiment
     from shallowdeep.training import train
 
-    folder = tmp_path_factory.mktemp("tiny-runs")
     mnist = ["dataset.train_limit=600", "dataset.test_limit=200", "training.epochs=1"]
     xray = ["dataset.image_size=[64, 64]", "dataset.train_limit=200", "dataset.test_limit=60", "training.epochs=1"]
-    with pytest.MonkeyPatch.context() as patch:  # session fixtures come before the autouse cache fixture
-        patch.setenv("SHALLOWDEEP_CACHE", str(shared_cache))
-        for name, overrides in (("raw-1", mnist), ("hog-1", mnist), ("cnn-1", mnist), ("xray-1", xray)):
-            train(load_experiment(name, overrides), runs_dir=folder, data_dir=real_data_dir, progress=False)
-    return folder
+
+    def build(folder: Path) -> Path:
+        with pytest.MonkeyPatch.context() as patch:  # session fixtures come before the autouse cache fixture
+            patch.setenv("SHALLOWDEEP_CACHE", str(shared_cache))
+            for name, overrides in (("raw-1", mnist), ("hog-1", mnist), ("cnn-1", mnist), ("xray-1", xray)):
+                train(load_experiment(name, overrides), runs_dir=folder, data_dir=real_data_dir, progress=False)
+        return folder
+
+    return _built_once(tmp_path_factory, "tiny-runs", build)
 
 
 def _quick_lab(suite: str, real_data_dir: Path, shared_cache: Path, tmp_path_factory):
     from shallowdeep.lab import run_lab
 
-    out = tmp_path_factory.mktemp(f"lab-{suite}")
-    with pytest.MonkeyPatch.context() as patch:  # session fixtures come before the autouse cache fixture
-        patch.setenv("SHALLOWDEEP_CACHE", str(shared_cache))
-        result = run_lab(suite, out, quick=True, data_dir=real_data_dir, progress=False,
-                         command=f"shallowdeep lab --quick --suite {suite}")
-    return out, result
+    def build(out: Path):
+        with pytest.MonkeyPatch.context() as patch:  # session fixtures come before the autouse cache fixture
+            patch.setenv("SHALLOWDEEP_CACHE", str(shared_cache))
+            result = run_lab(suite, out, quick=True, data_dir=real_data_dir, progress=False,
+                             command=f"shallowdeep lab --quick --suite {suite}")
+        return out, result
+
+    return _built_once(tmp_path_factory, f"lab-{suite}", build)
 
 
 @pytest.fixture(scope="session")
@@ -166,3 +233,10 @@ def quick_seed_lab(real_data_dir, real_chest_xray, shared_cache, tmp_path_factor
 def quick_best_lab(real_data_dir, real_chest_xray, shared_cache, tmp_path_factory):
     """`shallowdeep lab --quick --suite best`: the best suite's presets, trained once."""
     return _quick_lab("best", real_data_dir, shared_cache, tmp_path_factory)
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per core, at most 4. Each worker loads its own TensorFlow (about
+    1 GB), and the longest test file (the quick labs) bounds the suite beyond that."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cores))

@@ -131,9 +131,10 @@ def test_the_tests_that_touch_keras_pass_on_pytorch_too(tmp_path):
             pytest.fail("CI must run the suite on a second backend: .ci/run installs torch==2.13.0")
         pytest.skip("PyTorch is not installed (pip install torch==2.13.0 installs its CPU build here)")
     repository = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp",
+    alone = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "--basetemp",
                            str(tmp_path / "pytest"), "-m", "not slow or every_backend", *KERAS_TESTS],
-                          cwd=repository, env={**os.environ, "KERAS_BACKEND": "torch"}, capture_output=True,
+                          cwd=repository, env={**alone, "KERAS_BACKEND": "torch"}, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert " passed" in done.stdout.splitlines()[-1] and "skipped" not in done.stdout.splitlines()[-1]

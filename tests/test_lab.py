@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from shallowdeep.cli import main
-from shallowdeep.experiments import load_experiment, suite_members
+from shallowdeep.data.info import DATASETS
+from shallowdeep.experiments import QUICK, load_experiment, suite_members
 from shallowdeep.lab import run_lab, training_order
 from shallowdeep.runs import Outcome
 
@@ -29,6 +30,20 @@ def test_the_seed_suite_is_the_reference_report_s_ten_experiments():
     assert suite_members("handout") == ["handout-raw", "handout-hog", "handout-cnn"]
     assert suite_members("best") == ["mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best"]
     assert len(suite_members("all")) == 21
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["seed", "best"])
+def test_every_preset_of_the_lab_s_suites_trained_evaluated_and_saved_its_run(suite, request, check_run_folder):
+    _, result = request.getfixturevalue(f"quick_{suite}_lab")
+    assert [record.name for record in result.records] == suite_members(suite)
+    for record in result.records:
+        experiment = record.experiment
+        test_size = DATASETS[experiment.dataset].n_samples["test"]
+        evaluated_elsewhere = frozenset({"evaluations"}) if experiment.dataset == "mnist" else frozenset()
+        check_run_folder(record.run, experiment, test_samples=min(QUICK[experiment.dataset]["dataset.test_limit"],
+                                                                  test_size),
+                         epochs=1, extra=evaluated_elsewhere)
 
 
 def test_the_chest_xray_cnn_trains_first_and_the_report_keeps_its_order():

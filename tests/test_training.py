@@ -15,8 +15,7 @@ import pytest
 
 from shallowdeep.backend import keras
 from shallowdeep.evaluation import choose_threshold, metrics_from_predictions, predict_probabilities
-from shallowdeep.data.info import DATASETS
-from shallowdeep.experiments import QUICK, list_presets, load_experiment, suite_members
+from shallowdeep.experiments import list_presets, load_experiment, suite_members
 from shallowdeep.prepare import prepare_data
 from shallowdeep.runs import Run
 from shallowdeep.training import class_weights, learning_rate, train
@@ -24,50 +23,17 @@ from shallowdeep.training import class_weights, learning_rate, train
 pytestmark = pytest.mark.slow  # every test here trains a model
 
 SMALL = ["dataset.train_limit=600", "dataset.test_limit=200", "training.epochs=1", "training.warmup_epochs=0"]
-RUN_FILES = {
-    "config.toml", "environment.json", "history.csv", "metrics.json", "model.keras", "model.json",
-    "weights.md", "weights.json", "history.png", "confusion.png", "state.json", "predictions.npz", "examples.npz",
-}
-
-
-def _check_run_folder(run: Run, experiment, test_samples: int, epochs: int, extra: frozenset = frozenset()) -> None:
-    files = {path.name for path in run.path.iterdir()}
-    expected = RUN_FILES | ({"roc.png"} if experiment.binary else set()) \
-        | ({"gradcam.npz"} if experiment.binary and experiment.features == "image" else set()) | extra
-    assert files == expected, run.path
-    assert run.path.parent.name == experiment.name and run.finished
-    metrics = json.loads((run.path / "metrics.json").read_text())
-    assert metrics["test"]["samples"] == test_samples and metrics["epochs"] == epochs
-    assert sum(sum(row) for row in metrics["test"]["confusion_matrix"]) == test_samples
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and np.isfinite(metrics["test"]["loss"])
-    assert len(run.history) == epochs and run.history[0]["seconds"] > 0
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(run.history[0])
-    assert run.predictions.test_probabilities.shape == (test_samples, len(experiment.class_names))
-
-
-#: The presets the quick labs do not train (tests/conftest.py trains the seed and best suites once).
+#: The presets the quick labs do not train (tests/test_lab.py checks the runs of the seed and best suites).
 OUTSIDE_THE_LAB_SUITES = [name for name in list_presets() if name not in suite_members("seed") + suite_members("best")]
 
 
 @pytest.mark.parametrize("name", OUTSIDE_THE_LAB_SUITES)
-def test_every_other_preset_trains_evaluates_and_saves_its_run(name, real_data_dir, real_chest_xray, tmp_path):
+def test_every_other_preset_trains_evaluates_and_saves_its_run(name, real_data_dir, real_chest_xray, tmp_path,
+                                                               check_run_folder):
     experiment = load_experiment(name, SMALL)
     run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
     assert run.path.parent == tmp_path / name
-    _check_run_folder(run, experiment, test_samples=200, epochs=1)
-
-
-@pytest.mark.parametrize("suite", ["seed", "best"])
-def test_every_preset_of_the_lab_s_suites_trained_evaluated_and_saved_its_run(suite, request):
-    _, result = request.getfixturevalue(f"quick_{suite}_lab")
-    assert [record.name for record in result.records] == suite_members(suite)
-    for record in result.records:
-        experiment = record.experiment
-        test_size = DATASETS[experiment.dataset].n_samples["test"]
-        evaluated_elsewhere = frozenset({"evaluations"}) if experiment.dataset == "mnist" else frozenset()
-        _check_run_folder(record.run, experiment, test_samples=min(QUICK[experiment.dataset]["dataset.test_limit"],
-                                                                   test_size),
-                          epochs=1, extra=evaluated_elsewhere)
+    check_run_folder(run, experiment, test_samples=200, epochs=1)
 
 
 def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_dir, tmp_path):

@@ -157,7 +157,7 @@ run the same command with --resume to continue from the last completed epoch.
 
 examples:
   shallowdeep train cnn-3
-  shallowdeep train cnn-3 --precision bf16                 # mixed bfloat16: about twice as fast
+  shallowdeep train cnn-3 --precision fp32                 # full precision even where auto picks bf16
   shallowdeep train raw-1 --set training.epochs=2 --set training.batch_size=64
   shallowdeep train my-experiment.toml --dry-run           # show every setting, train nothing
   shallowdeep train cnn-3 --resume                         # continue an interrupted run
@@ -428,10 +428,10 @@ X-ray part needs the chest X-ray folder (in the data directory, or --xray-dir); 
 of the lab still runs and the report says how to get it.
 
 examples:
-  shallowdeep lab                                  # the full lab: about 11 minutes on 2 CPU cores
-  shallowdeep lab --precision bf16                 # mixed bfloat16: much faster on recent CPUs
+  shallowdeep lab                                  # the full lab: first prints how long it will take here
+  shallowdeep lab --precision fp32                 # full precision even where auto picks bf16
   shallowdeep lab --quick                          # 1 epoch on small slices: checks everything in minutes
-  shallowdeep lab --suite best                     # beyond the lab: about 25 minutes on 2 CPU cores
+  shallowdeep lab --suite best                     # beyond the lab: stronger models, trained from scratch
   shallowdeep lab --lang fr --out rapport          # the report in French
   shallowdeep lab --suite all --xray-dir ~/data/chest_xray
 """
