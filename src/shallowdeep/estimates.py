@@ -1,9 +1,9 @@
 """How long an experiment will take on this machine, from a short measured probe.
 
 The time of a training run is mostly ``epochs x (training steps x seconds per step + validation
-steps x seconds per validation step)``, plus what is paid once: building and tracing the model,
-loading the data, the final evaluation, saving. :func:`probe` measures the two per-step costs on
-this machine by training and evaluating the experiment's own model, at its batch size, precision
+steps x seconds per validation step + starting both calls + a shuffled copy + a checkpoint)``, plus what is paid once: building and
+tracing the model, loading the data, the final evaluation, saving. :func:`probe` measures these
+costs on this machine by training and evaluating the experiment's own model, at its batch size, precision
 and batches per backend call, on random inputs of its input shape (the arithmetic does not depend
 on the pixels), for about a second; the counts of steps come from the dataset's known sizes. No
 dataset is loaded. A model's first steps include tracing it into a graph, so the timed steps
@@ -16,8 +16,11 @@ lab runs (:class:`Progress`).
 from __future__ import annotations
 
 import math
+import statistics
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -26,8 +29,10 @@ from shallowdeep.data.info import DATASETS
 from shallowdeep.experiments import Experiment
 from shallowdeep.training import build_model, compile_model, targets
 
-#: Seconds of stepping timed per probe; enough for a stable mean, cheap against a lab.
-PROBE_SECONDS = 0.6
+#: Seconds a timed call lasts at least.
+PROBE_SECONDS = 0.3
+#: Timings of each call, of which the fastest is kept.
+REPEATS = 3
 #: Seconds per experiment the probe does not see: data from the cache, evaluation, figures, files
 #: (measured on 2-core machines: 1-3 s; a first decode of the 5,840 chest X-rays adds about 4-30 s).
 FIXED_SECONDS = 2.0
@@ -69,8 +74,22 @@ def _timed(call) -> float:
     return time.perf_counter() - started
 
 
+def _per_batch(seconds: list[float], batches: int) -> float:
+    """A step's seconds from the calls of one and of ``batches`` batches (the whole second call
+    over its batches where noise leaves no difference)."""
+    one, many = seconds
+    return (many - one) / (batches - 1) if many > one else many / batches
+
+
 def probe(experiment: Experiment) -> Estimate:
-    """Measure one experiment's training and validation steps here and forecast its wall time."""
+    """Measure one experiment's training and validation steps here and forecast its wall time.
+
+    Each Keras call costs a fixed time to start (its data adapter, callbacks, iterator) besides its
+    batches, so a step's cost is the difference between a call of ``n`` batches and a call of one,
+    over ``n - 1``; ``n`` grows until the call lasts :data:`PROBE_SECONDS`. Work that shares the
+    machine can only slow a call down, so each size is timed :data:`REPEATS` times and the fastest
+    kept (measured on a shared 2-core machine: single calls now and then took twice as long).
+    """
     training = experiment["training"]
     batch = training["batch_size"]
     train_size, validation_size, test_size = split_sizes(experiment)
@@ -84,21 +103,30 @@ def probe(experiment: Experiment) -> Estimate:
         x = rng.random((count, *experiment.input_shape), dtype=np.float32)
         return x, targets(rng.integers(0, classes, count), experiment, classes)
 
+    def fit(x, y) -> float:
+        return _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False))
+
+    def evaluate(x, y) -> float:
+        return _timed(lambda: model.evaluate(x, y, batch_size=batch, verbose=0))
+
     x, y = data(2)
-    once = _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0))
-    once += _timed(lambda: model.evaluate(x, y, batch_size=batch, verbose=0))
-    batches, train_step = 4, 0.0
-    while True:  # double the steps until they take long enough to time
-        x, y = data(batches)
-        elapsed = _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False))
-        if elapsed >= PROBE_SECONDS or batches >= math.ceil(train_size / batch):
-            train_step = elapsed / batches
-            break
-        batches *= 2
-    validation_step = _timed(lambda: model.evaluate(x, y, batch_size=batch, verbose=0)) / batches
-    keras.backend.clear_session()
+    once = fit(x, y) + evaluate(x, y)  # tracing the model into graphs, paid once
     steps, validation_steps = math.ceil(train_size / batch), math.ceil(validation_size / batch)
-    per_epoch = steps * train_step + validation_steps * validation_step
+    batches = 4
+    while batches < steps and fit(*data(batches)) < PROBE_SECONDS:
+        batches *= 2
+    one, many = data(1), data(batches)
+    fits = [min(fit(*xy) for _ in range(REPEATS)) for xy in (one, many)]
+    evaluations = [min(evaluate(*xy) for _ in range(REPEATS)) for xy in (one, many)]
+    train_step, validation_step = _per_batch(fits, batches), _per_batch(evaluations, batches)
+    starts = max(0.0, fits[0] - train_step) + max(0.0, evaluations[0] - validation_step)
+    with tempfile.TemporaryDirectory() as folder:  # each epoch ends with a checkpoint
+        checkpoint = _timed(lambda: model.save(Path(folder) / "checkpoint.keras"))
+    keras.backend.clear_session()
+    # Each epoch visits a shuffled copy of the training set (training.epoch_order).
+    examples = np.zeros((train_size, *experiment.input_shape), dtype=np.float32)
+    shuffle = _timed(lambda: examples[rng.permutation(train_size)])
+    per_epoch = steps * train_step + validation_steps * validation_step + starts + checkpoint + shuffle
     evaluation = (validation_size + test_size) * validation_step / batch  # one prediction per example
     once += evaluation + FIXED_SECONDS
     return Estimate(experiment.name, training["epochs"] * per_epoch + once, training["epochs"], per_epoch, once)
