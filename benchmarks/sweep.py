@@ -48,6 +48,8 @@ sampler = "grid"
 "model.args.hidden" = [[64], [128], [256]]
 "model.args.dropout" = [0.0, 0.1, 0.25, 0.5]
 """
+#: The command as this interpreter runs it (no need for its virtual environment on PATH).
+SHALLOWDEEP = [sys.executable, "-m", "shallowdeep"]
 SIZES = {False: {"epochs": 2, "train": 12000, "test": 2000}, True: {"epochs": 1, "train": 1000, "test": 200}}
 
 
@@ -74,7 +76,7 @@ def timed(command: list[str]) -> float:
 
 
 def sweep(folder: Path, sweep_file: Path, workers: int, threads: int) -> float:
-    return timed(["shallowdeep", "sweep", str(sweep_file), "--workers", str(workers), "--threads", str(threads),
+    return timed([*SHALLOWDEEP, "sweep", str(sweep_file), "--workers", str(workers), "--threads", str(threads),
                   "--out", str(folder), "--no-progress"])
 
 
@@ -85,7 +87,7 @@ def train_loop(folder: Path, sizes: dict) -> float:
             settings = {"model.args.hidden": json.dumps(hidden), "model.args.dropout": dropout,
                         "training.epochs": sizes["epochs"], "dataset.train_limit": sizes["train"],
                         "dataset.test_limit": sizes["test"]}
-            timed(["shallowdeep", "train", "raw-1", "--runs-dir", str(folder), "--no-progress",
+            timed([*SHALLOWDEEP, "train", "raw-1", "--runs-dir", str(folder), "--no-progress",
                    *(argument for key, value in settings.items() for argument in ("--set", f"{key}={value}"))])
     return time.perf_counter() - started
 
@@ -101,7 +103,7 @@ def main() -> None:
         sweep_file = root / "benchmark.toml"
         sweep_file.write_text(SWEEP.format(**sizes))
         # Warm the data caches (decoded MNIST) so that no way pays for them alone.
-        timed(["shallowdeep", "train", "raw-1", "--runs-dir", str(root / "warm-up"), "--no-progress",
+        timed([*SHALLOWDEEP, "train", "raw-1", "--runs-dir", str(root / "warm-up"), "--no-progress",
                "--set", "training.epochs=1", "--set", "dataset.train_limit=100", "--set", "dataset.test_limit=100"])
         ways = {
             "sweep, 2 workers x 1 thread": lambda: sweep(root / "two-workers", sweep_file, 2, 1),
