@@ -1,8 +1,9 @@
 """Shared fixtures: the real data folder, an isolated cache, and a local HTTP server.
 
-The suite runs on two pytest-xdist workers (``-n auto --dist loadfile`` in pyproject.toml): what is
-costly to build (the cache, the quick labs, the tiny runs) is built once for the whole session,
-by whichever worker asks first, and shared with the other (:func:`_built_once`).
+The suite runs on one pytest-xdist worker per core, at most 4 (``-n auto --dist loadfile`` in
+pyproject.toml): what is costly to build (the cache, the quick labs, the tiny runs) is built once
+for the whole session, by whichever worker asks first, and shared with the others
+(:func:`_built_once`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """How long an experiment will take on this machine, from a short measured probe.
 
 The time of a training run is mostly ``epochs x (training steps x seconds per step + validation
-steps x seconds per validation step + starting both calls + a shuffled copy + a checkpoint)``, plus what is paid once: building and
-tracing the model, loading the data, the final evaluation, saving. :func:`probe` measures these
-costs on this machine by training and evaluating the experiment's own model, at its batch size, precision
-and batches per backend call, on random inputs of its input shape (the arithmetic does not depend
-on the pixels), for about a second; the counts of steps come from the dataset's known sizes. No
-dataset is loaded. A model's first steps include tracing it into a graph, so the timed steps
-follow a warm-up call whose duration is counted once, as the run will pay it once.
+steps x seconds per validation step + starting both calls + a shuffled copy + a checkpoint)``,
+plus what is paid once: building and tracing the model, loading the data, the final evaluation,
+saving. :func:`probe` measures these costs on this machine by training and evaluating the
+experiment's own model, at its batch size, precision and batches per backend call, on random
+inputs of its input shape (the arithmetic does not depend on the pixels), for a few seconds; the
+counts of steps come from the dataset's known sizes. No dataset is loaded. A model's first steps
+include tracing it into a graph, so the timed steps follow a warm-up call whose duration is
+counted once, as the run will pay it once.
 
 Timings on a shared machine move with its load: an estimate is a forecast, corrected while the
 lab runs (:class:`Progress`).
@@ -16,7 +17,6 @@ lab runs (:class:`Progress`).
 from __future__ import annotations
 
 import math
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
