@@ -174,7 +174,7 @@ def _add_train_parser(commands) -> None:
                         help="override a setting, e.g. training.epochs=2 (repeatable)")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="auto (the default): mixed bfloat16 where the CPU or GPU computes it natively, "
-                             "else fp32; same as --set training.precision=...")
+                             "mixed float16 on older GPUs, else fp32; same as --set training.precision=...")
     parser.add_argument("--resume", action="store_true", help="continue the newest interrupted run of this experiment")
     parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run folders go (default: ./runs)")
     _add_data_dir(parser)
