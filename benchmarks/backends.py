@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from shallowdeep.storage import write_json
+
 RESULTS = Path(__file__).resolve().parent / "results"
 BACKENDS = ("tensorflow", "torch", "jax")
 PRESETS = ("cnn-3", "xray-1")
@@ -183,9 +185,7 @@ def main() -> None:
     result = {"command": "python benchmarks/backends.py " + " ".join(sys.argv[1:]), "cpu": _cpu(),
               "versions": versions, "rounds": args.rounds, "steps": args.steps, "avx2_caps": AVX2_CAPS,
               "seconds": time.perf_counter() - started, "beside": beside, "table": table, "runs": runs}
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "backends.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_json(RESULTS / "backends.json", result)
     print()
     print(markdown(result))
     print(f"\n(written to {out}; {result['seconds'] / 60:.1f} min)")

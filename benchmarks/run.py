@@ -44,6 +44,7 @@ from shallowdeep.data import load_mnist  # noqa: E402
 from shallowdeep.experiments import load_experiment, suite_members  # noqa: E402
 from shallowdeep.prepare import prepare_data  # noqa: E402
 from shallowdeep.runs import Run  # noqa: E402
+from shallowdeep.storage import write_json  # noqa: E402
 from shallowdeep.training import EpochCheckpoint, build_model, class_weights, compile_model, targets  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -291,9 +292,7 @@ def main() -> None:
         "overhead": overhead, "hardware": hardware, "hog": hog, "lab": lab,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("run-quick.json" if args.quick else "run.json")
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_json(RESULTS / ("run-quick.json" if args.quick else "run.json"), result)
     print()
     print(markdown(result))
     print(f"\n(written to {out}; {result['seconds'] / 60:.1f} min)")

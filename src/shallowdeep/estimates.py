@@ -34,7 +34,8 @@ PROBE_SECONDS = 0.3
 #: Timings of each call, of which the fastest is kept.
 REPEATS = 3
 #: Seconds per experiment the probe does not see: data from the cache, evaluation, figures, files
-#: (measured on 2-core machines: 1-3 s; a first decode of the 5,840 chest X-rays adds about 4-30 s).
+#: (measured on a 2-core AMD EPYC Zen 4: 1-3 s; a first decode of the 5,840 chest X-rays adds
+#: about 4-30 s).
 FIXED_SECONDS = 2.0
 
 

@@ -6,8 +6,8 @@ pixels, HOG or the image), each distinct kind of feature once. All the models ar
 Keras model with one input per kind of feature, whose prediction function Keras compiles for the
 backend (a ``tf.function`` on TensorFlow, ``jax.jit`` on JAX) and which is called once per drawing
 (``predict_on_batch``: no data pipeline, no callbacks). The lab's nine MNIST runs called one by one,
-eagerly, take about 40 ms on two cores; the joined, compiled call about 6 ms, features included
-(``python benchmarks/explorer.py``).
+eagerly, took 40.8 ms (median) on a 2-core AMD EPYC Zen 4; the joined, compiled call 5.8 ms,
+features included (``python benchmarks/explorer.py``).
 """
 
 from __future__ import annotations
