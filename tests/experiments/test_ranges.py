@@ -40,6 +40,9 @@ SCHEMA_CASES = {
     "training.augmentation.low_resolution": ("mnist-best", "2"),
     "training.augmentation.elastic": ("mnist-best", "101.0"),
     "training.augmentation.elastic_sigma": ("mnist-best", "0.0"),
+    "training.augmentation.contrast": ("xray-best", "1.5"),
+    "training.augmentation.brightness": ("xray-best", "-0.1"),
+    "training.augmentation.gamma": ("xray-best", "3.0"),
     "evaluation.threshold": ("xray-1", "1.5"),
 }
 #: An out-of-range value for every argument the builders' checks know, and a preset using it.

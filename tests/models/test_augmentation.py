@@ -1,5 +1,5 @@
 """Augmentation: random per training image (affine warp, stroke thickness, blur, low resolution, elastic
-distortion), nothing at inference, saved with the model."""
+distortion, exposure), nothing at inference, saved with the model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from shallowdeep.backend import keras
 from shallowdeep.data import load_mnist
 from shallowdeep.models import (
-    RandomAffine, RandomBlur, RandomElastic, RandomLowResolution, RandomThickness, create_model, load_model,
-    with_augmentation,
+    RandomAffine, RandomBlur, RandomElastic, RandomIntensity, RandomLowResolution, RandomThickness, create_model,
+    load_model, with_augmentation,
 )
 from shallowdeep.models.augmentation import resampling_matrix
 
@@ -21,9 +21,10 @@ LAYERS = {
     "blur": lambda: RandomBlur(1.5, seed=1),
     "low_resolution": lambda: RandomLowResolution(8, seed=1),
     "elastic": lambda: RandomElastic(34.0, 4.0, seed=1),
+    "intensity": lambda: RandomIntensity(contrast=0.3, brightness=0.1, gamma=0.5, seed=1),
 }
 ALL = {"rotation": 10.0, "zoom": 0.1, "shift": 0.1, "shear": 15.0, "thickness": 1.0, "blur": 1.0,
-       "low_resolution": 10, "elastic": 34.0, "elastic_sigma": 4.0}
+       "low_resolution": 10, "elastic": 34.0, "elastic_sigma": 4.0, "contrast": 0.2, "brightness": 0.1, "gamma": 0.3}
 
 
 def _numpy(tensor) -> np.ndarray:
@@ -89,10 +90,11 @@ def test_the_elastic_field_has_simard_s_amplitude():
 
 @pytest.mark.parametrize(("layer", "argument", "value"), [
     (RandomThickness, "thickness", 4.0), (RandomBlur, "blur", 0.0), (RandomLowResolution, "low_resolution", 2),
-    (RandomElastic, "alpha", -1.0), (RandomAffine, "shear", 60.0),
+    (RandomElastic, "alpha", -1.0), (RandomAffine, "shear", 60.0), (RandomIntensity, "gamma", 2.5),
+    (RandomIntensity, "contrast", -0.1),
 ])
 def test_each_layer_refuses_impossible_settings_by_name(layer, argument, value):
-    with pytest.raises(ValueError, match="shear|thickness|blur|low_resolution|elastic"):
+    with pytest.raises(ValueError, match="shear|thickness|blur|low_resolution|elastic|gamma|contrast"):
         layer(**{argument: value})
 
 
@@ -139,10 +141,30 @@ def test_an_augmented_model_saves_loads_safely_and_predicts_the_same(digits, tmp
     base = create_model("convnet", (28, 28, 1), 10, blocks=[[8], [8]], dense=[16])
     model = with_augmentation(base, **ALL)
     assert [layer.__class__.__name__ for layer in model.layers[1:-1]] == [
-        "RandomElastic", "RandomAffine", "RandomThickness", "RandomLowResolution", "RandomBlur"]
+        "RandomElastic", "RandomAffine", "RandomThickness", "RandomLowResolution", "RandomBlur", "RandomIntensity"]
     assert model.count_params() == base.count_params()
     assert with_augmentation(base) is base and with_augmentation(base, elastic_sigma=8.0) is base
     model.save(tmp_path / "model.keras")
     loaded = load_model(tmp_path / "model.keras")  # safe_mode=True
     assert [layer.get_config() for layer in loaded.layers[1:-1]] == [layer.get_config() for layer in model.layers[1:-1]]
     np.testing.assert_allclose(loaded.predict(digits, verbose=0), model.predict(digits, verbose=0), atol=1e-6)
+
+
+def test_exposure_changes_follow_the_formula_and_stay_in_range():
+    """Each image: clip(m + c (x^g - m) + b, 0, 1), with g, c, b drawn once per image; a ramp
+    shows them: its values keep their order (g, c > 0) and the same pixel map holds for every pixel."""
+    ramp = np.tile(np.linspace(0.05, 0.95, 32, dtype="float32"), (32, 1))[None, :, :, None]
+    images = np.repeat(ramp, 16, axis=0)
+    out = _numpy(RandomIntensity(contrast=0.3, brightness=0.1, gamma=0.5, seed=4)(images, training=True))
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    rows = out[:, 0, :, 0]
+    assert np.all(np.diff(rows, axis=1) >= -1e-6)  # monotone: a darker pixel stays darker
+    np.testing.assert_allclose(out, out[:, :1, :, :].repeat(32, axis=1), atol=1e-6)  # per image, not per pixel
+    assert rows.std(axis=0).mean() > 0.02  # the images differ from one another
+    x = ramp[0, 0, :, 0].astype(np.float64)
+    curved = x[None, :] ** np.exp(np.linspace(-np.log(1.5), np.log(1.5), 41))[:, None]  # (g, pixel)
+    mean = curved.mean(axis=1, keepdims=True)
+    c, b = np.linspace(0.7, 1.3, 31)[:, None, None], np.linspace(-0.1, 0.1, 21)[:, None, None, None]
+    grid = np.clip(mean + c * (curved - mean) + b, 0, 1)  # every (b, c, g) in range: (21, 31, 41, pixel)
+    for row in rows:  # some (g, c, b) in range explains each row
+        assert np.abs(grid - row).max(axis=-1).min() < 0.03

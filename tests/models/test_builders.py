@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from shallowdeep.backend import keras
 from shallowdeep.experiments import ConfigError, list_presets, load_experiment
-from shallowdeep.models import ModelError, create_model, list_models
+from shallowdeep.models import ModelError, create_model, list_models, load_model
 from shallowdeep.training import build_model
 from shallowdeep.models import total_formula, weight_table
 
@@ -110,3 +112,23 @@ def test_augmentation_comes_in_front_of_the_model_without_weights():
     assert type(augmented.layers[1]).__name__ == "RandomAffine"
     assert augmented.count_params() == plain.count_params()
     assert [row.layer for row in weight_table(augmented)][:2] == ["augment", "conv_1_1"]
+
+
+def test_a_standardising_convnet_sees_every_exposure_of_an_image_alike(tmp_path):
+    """``standardize=True``: (x - mean) / sd per image before the first convolution, with no weights,
+    so a brighter or higher-contrast copy of an image (a x + b) gets the same prediction."""
+    model = create_model("convnet", (32, 32, 1), 1, "sigmoid", blocks=[[8], [8]], head="gap", dense=[],
+                         standardize=True)
+    assert type(model.layers[1]).__name__ == "PerImageStandardization"
+    plain = create_model("convnet", (32, 32, 1), 1, "sigmoid", blocks=[[8], [8]], head="gap", dense=[])
+    assert model.count_params() == plain.count_params()
+    images = np.random.default_rng(0).random((6, 32, 32, 1)).astype("float32")
+    standardised = keras.ops.convert_to_numpy(model.layers[1](images))
+    np.testing.assert_allclose(standardised.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(standardised.std(axis=(1, 2, 3)), 1, atol=1e-4)
+    np.testing.assert_allclose(model.predict(0.5 * images + 0.2, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+    model.save(tmp_path / "model.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "model.keras").predict(images, verbose=0),
+                               model.predict(images, verbose=0), atol=1e-6)
+    with pytest.raises(ConfigError, match="model.args.standardize = .yes. is not allowed; expected true or false"):
+        load_experiment("xray-best", ['model.args.standardize="yes"'])

@@ -234,6 +234,12 @@ SCHEMA: dict[str, Any] = {
                              "images: elastic distortion of strength alpha (Simard et al. 2003 use 34; 0: off)"),
             "elastic_sigma": Field(4.0, float, _between(0.5, 20.0),
                                    "elastic distortion: smoothness of the displacement field, in pixels"),
+            "contrast": Field(0.0, float, _at_most(1.0),
+                              "images: grey levels spread about the image mean by a factor in [1 - c, 1 + c]"),
+            "brightness": Field(0.0, float, _at_most(1.0),
+                                "images: a level in [-b, b] added (images scaled to [0, 1])"),
+            "gamma": Field(0.0, float, _at_most(2.0),
+                           "images: x ** g with log g uniform in [-log(1 + gamma), log(1 + gamma)]"),
         },
     },
     "evaluation": {
@@ -341,6 +347,11 @@ def _check_consistency(source: str, config: dict) -> None:
     if active and features["kind"] != "image":
         raise _problem(source, f"training.augmentation.{active[0]}", augmentation[active[0]],
                        f"0: augmentation warps images, and features.kind = {features['kind']!r} is not \"image\"")
+    intensity = [key for key in ("contrast", "brightness", "gamma") if augmentation[key]]
+    if intensity and features["divide_by"] != 255.0:
+        raise _problem(source, f"training.augmentation.{intensity[0]}", augmentation[intensity[0]],
+                       f"0 unless features.divide_by = 255: intensity changes work on images scaled to [0, 1], "
+                       f"and divide_by = {features['divide_by']:g} does not scale them so")
     if augmentation["low_resolution"] >= min(size):
         raise _problem(source, "training.augmentation.low_resolution", augmentation["low_resolution"],
                        f"0 or a side below the image's ({size[0]}x{size[1]})")
@@ -381,10 +392,15 @@ def validate(table: dict, source: str) -> dict[str, Any]:
     if builder not in models.list_models():
         raise _problem(source, "model.builder", builder, f"one of {', '.join(map(repr, models.list_models()))}")
     builder_defaults = models.model_arguments(builder)
+
+    def builder_problem(name: str, value: Any) -> str | None:
+        # A switch (batch_norm, standardize) is a switch whatever the builder.
+        return _boolean(value) if isinstance(builder_defaults[name], bool) else models.argument_problem(name, value)
+
     config["model"]["args"] = _resolve_callable_args(
         source, "model.args", config["model"]["args"],
         {k: list(v) if isinstance(v, tuple) else v for k, v in builder_defaults.items()}, builder_defaults,
-        models.argument_problem,
+        builder_problem,
     )
     optimizer_class = getattr(keras.optimizers, OPTIMIZERS[config["training"]["optimizer"]])
     accepted = [p for p in inspect.signature(optimizer_class).parameters if p not in ("name", "kwargs")]

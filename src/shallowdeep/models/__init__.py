@@ -17,10 +17,11 @@ from shallowdeep.models.anatomy import (
     convolution_stages, feature_map_model, first_convolution_kernel, has_convolution, inference_layers,
 )
 from shallowdeep.models.augmentation import (
-    AUGMENTATION_LAYERS, RandomAffine, RandomBlur, RandomElastic, RandomLowResolution, RandomThickness,
-    with_augmentation,
+    AUGMENTATION_LAYERS, RandomAffine, RandomBlur, RandomElastic, RandomIntensity, RandomLowResolution,
+    RandomThickness, with_augmentation,
 )
 from shallowdeep.models.gradcam import GradCam, GradCamResult
+from shallowdeep.models.normalization import PerImageStandardization
 from shallowdeep.models.registry import (
     ARGUMENT_CHECKS, ModelError, argument_problem, create_model, list_models, model_arguments, register_model,
 )
@@ -29,8 +30,9 @@ from shallowdeep.models.weights import LayerWeights, total_formula, weight_table
 
 def load_model(path: str | os.PathLike) -> keras.Model:
     """A saved ``.keras`` model, loaded with ``safe_mode=True`` (no arbitrary code from the file),
-    shallowdeep's own layers (the augmentation layers) known."""
-    return keras.saving.load_model(path, safe_mode=True, custom_objects=AUGMENTATION_LAYERS)
+    shallowdeep's own layers (augmentation, per-image standardisation) known."""
+    custom_objects = {**AUGMENTATION_LAYERS, "PerImageStandardization": PerImageStandardization}
+    return keras.saving.load_model(path, safe_mode=True, custom_objects=custom_objects)
 
 
 __all__ = [
@@ -39,9 +41,11 @@ __all__ = [
     "GradCamResult",
     "LayerWeights",
     "ModelError",
+    "PerImageStandardization",
     "RandomAffine",
     "RandomBlur",
     "RandomElastic",
+    "RandomIntensity",
     "RandomLowResolution",
     "RandomThickness",
     "argument_problem",

@@ -1,8 +1,8 @@
 """What a trained model does at inference, layer by layer: for looking inside it.
 
 Every builder of shallowdeep makes a *chain*, each layer reading the previous one's output, and
-:func:`~shallowdeep.models.with_augmentation` puts the chain inside a wrapper behind a
-:class:`~shallowdeep.models.RandomAffine`, which passes images through unchanged at inference.
+:func:`~shallowdeep.models.with_augmentation` puts the chain inside a wrapper behind its
+augmentation layers, which pass images through unchanged at inference.
 :func:`inference_layers` flattens that back into the list of layers an image goes through, so
 that the explorer can show every convolution's feature maps and Grad-CAM can cut the network at
 its last convolution, whatever wrapping a run saved.
@@ -11,7 +11,7 @@ its last convolution, whatever wrapping a run saved.
 from __future__ import annotations
 
 from shallowdeep.backend import keras
-from shallowdeep.models.augmentation import RandomAffine
+from shallowdeep.models.augmentation import AUGMENTATION_LAYERS
 from shallowdeep.models.registry import ModelError
 
 #: Layers that follow a convolution and belong to its stage: the stage's output is the last of them.
@@ -20,14 +20,14 @@ _STAGE_FOLLOWERS = (keras.layers.BatchNormalization, keras.layers.Activation)
 
 def inference_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers an input goes through at inference, in order: nested models opened, input
-    layers and the augmentation layer (an identity at inference) left out.
+    layers and the augmentation layers (identities at inference) left out.
 
     Raises :class:`ModelError` for a layer that reads several inputs (a residual ``Add``, a
     ``Concatenate``): such a network is not a chain.
     """
     layers: list[keras.layers.Layer] = []
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer | RandomAffine):
+        if isinstance(layer, (keras.layers.InputLayer, *AUGMENTATION_LAYERS.values())):
             continue
         if isinstance(layer, keras.Model):
             layers.extend(inference_layers(layer))

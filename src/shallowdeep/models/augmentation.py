@@ -3,7 +3,8 @@
 The layers imitate what differs between MNIST's writers and anyone else's: how the hand moves
 (:class:`RandomElastic`), how the digit sits on the page (:class:`RandomAffine`), the pen
 (:class:`RandomThickness`) and the tool that captured it (:class:`RandomLowResolution`,
-:class:`RandomBlur`). :func:`with_augmentation` puts the ones an experiment asks for in front of
+:class:`RandomBlur`); and between two hospitals' X-rays, how the patient is framed
+(:class:`RandomAffine`) and exposed (:class:`RandomIntensity`). :func:`with_augmentation` puts the ones an experiment asks for in front of
 its model, in that order.
 
 At inference (``training=False``: evaluation, ``predict``) every layer passes images through
@@ -162,6 +163,45 @@ class RandomAffine(_RandomPerImage):
     def settings(self) -> dict:
         return {"rotation": self.rotation, "zoom": self.zoom, "shift": self.shift,
                 "flip": self.flip, "shear": self.shear}
+
+
+@keras.saving.register_keras_serializable(package="shallowdeep")
+class RandomIntensity(_RandomPerImage):
+    """Another exposure and another detector: random gamma, contrast and brightness per image.
+
+    For an image ``x`` scaled to [0, 1] (``features.divide_by = 255``), with ``m`` its mean after
+    the gamma curve:
+
+        x' = clip(m + c (x^g - m) + b, 0, 1)
+
+    ``log g`` is uniform in ``[-log(1 + gamma), log(1 + gamma)]`` (``g`` and ``1 / g`` equally
+    likely: darker and brighter mid-tones), ``c`` uniform in ``[1 - contrast, 1 + contrast]`` (the
+    spread of grey levels about the mean) and ``b`` uniform in ``[-brightness, brightness]``. These
+    are what differ between two X-ray machines, two exposure settings or two post-processing
+    curves, and a network that keys on absolute grey levels fails on the other hospital's images.
+    """
+
+    def __init__(self, contrast: float = 0.0, brightness: float = 0.0, gamma: float = 0.0,
+                 seed: int | None = None, **kwargs):
+        super().__init__(seed, **kwargs)
+        for name, value, upper in (("contrast", contrast, 1.0), ("brightness", brightness, 1.0), ("gamma", gamma, 2.0)):
+            if not 0.0 <= value <= upper:
+                raise ValueError(f"augmentation {name} must be in [0, {upper:g}], got {value!r}")
+        self.contrast, self.brightness, self.gamma = float(contrast), float(brightness), float(gamma)
+
+    def augment(self, images):
+        x = ops.clip(ops.cast(images, "float32"), 0.0, 1.0)
+        batch = ops.shape(x)[0]
+        spread = math.log1p(self.gamma)
+        g = ops.exp(_uniform(batch, -spread, spread, self.seed_generator))[:, None, None, None]
+        x = ops.power(ops.maximum(x, 1e-6), g)
+        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        c = _uniform(batch, 1.0 - self.contrast, 1.0 + self.contrast, self.seed_generator)[:, None, None, None]
+        b = _uniform(batch, -self.brightness, self.brightness, self.seed_generator)[:, None, None, None]
+        return ops.cast(ops.clip(mean + c * (x - mean) + b, 0.0, 1.0), images.dtype)
+
+    def settings(self) -> dict:
+        return {"contrast": self.contrast, "brightness": self.brightness, "gamma": self.gamma}
 
 
 @keras.saving.register_keras_serializable(package="shallowdeep")
@@ -324,15 +364,17 @@ def _bilinear(images, rows, columns):
 
 #: shallowdeep's own layers, by name, for loading a saved model with ``safe_mode=True``.
 AUGMENTATION_LAYERS = {layer.__name__: layer for layer in
-                       (RandomAffine, RandomThickness, RandomBlur, RandomLowResolution, RandomElastic)}
+                       (RandomAffine, RandomIntensity, RandomThickness, RandomBlur, RandomLowResolution,
+                        RandomElastic)}
 
 
 def with_augmentation(model: keras.Model, rotation: float = 0.0, zoom: float = 0.0, shift: float = 0.0,
                       flip: bool = False, shear: float = 0.0, thickness: float = 0.0, blur: float = 0.0,
-                      low_resolution: int = 0, elastic: float = 0.0, elastic_sigma: float = 4.0) -> keras.Model:
-    """``model`` with the asked-for augmentation layers in front, in the order a digit is made
-    (hand, page, pen, capture): elastic, affine, thickness, low resolution, blur; or ``model``
-    itself if nothing is random. The settings are those of ``[training.augmentation]``."""
+                      low_resolution: int = 0, elastic: float = 0.0, elastic_sigma: float = 4.0,
+                      contrast: float = 0.0, brightness: float = 0.0, gamma: float = 0.0) -> keras.Model:
+    """``model`` with the asked-for augmentation layers in front, in the order an image is made
+    (hand, page, pen, capture): elastic, affine, thickness, low resolution, blur, intensity; or
+    ``model`` itself if nothing is random. The settings are those of ``[training.augmentation]``."""
     layers = []
     if elastic:
         layers.append(RandomElastic(elastic, elastic_sigma, name="augment_elastic"))
@@ -344,6 +386,8 @@ def with_augmentation(model: keras.Model, rotation: float = 0.0, zoom: float = 0
         layers.append(RandomLowResolution(low_resolution, name="augment_low_resolution"))
     if blur:
         layers.append(RandomBlur(blur, name="augment_blur"))
+    if contrast or brightness or gamma:
+        layers.append(RandomIntensity(contrast, brightness, gamma, name="augment_intensity"))
     if not layers:
         return model
     inputs = keras.Input(shape=model.input_shape[1:], name="input")
