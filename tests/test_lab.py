@@ -14,6 +14,7 @@ from shallowdeep.cli import main
 from shallowdeep.data.info import DATASETS
 from shallowdeep.experiments import QUICK, load_experiment, suite_members
 from shallowdeep.lab import run_lab, training_order
+from shallowdeep.reporting import write_report
 from shallowdeep.runs import Outcome
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -154,6 +155,25 @@ def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figure
     assert "cosine (warm-up 0 epochs)" in markdown  # --quick: one epoch, no warm-up
     for link in re.findall(r"\]\((images/[^)]+)\)", markdown):
         assert (tmp_path / link).is_file(), link
+
+
+def test_q4_sets_the_best_chest_xray_model_beside_the_lab_s_cnn(quick_seed_lab, quick_best_lab, tmp_path):
+    """A report of both suites ends Q4 with one table and one ROC figure: the lab's CNN, the reference
+    report's figure for it, the stronger model and Kermany et al., each at its own threshold."""
+    (_, seed), (_, best) = quick_seed_lab, quick_best_lab
+    write_report([*seed.records, *best.records], tmp_path, suite="all", quick=True)
+    markdown = (tmp_path / "report.md").read_text()
+    q4 = markdown[markdown.index("## Q4."):markdown.index("## Q5.")]
+    assert "### xray-1 beside xray-best" in q4
+    xray_1, xray_best = (next(r for r in records if r.name == name).run.metrics["test"]
+                         for records, name in ((seed.records, "xray-1"), (best.records, "xray-best")))
+    for name, test in (("xray-1", xray_1), ("xray-best", xray_best)):
+        assert (f"| {name} | {test['threshold']:.3f} | {test['accuracy']:.4f} | {test['sensitivity']:.4f} "
+                f"| {test['specificity']:.4f} | {test['roc_auc']:.4f} |") in q4
+    assert "| xray-1 in the reference report | – | 0.7997 | – | – | – |" in q4
+    assert "| Kermany et al. 2018 (ImageNet transfer) | – | 0.9280 | 0.9320 | 0.9010 | 0.9680 |" in q4
+    assert "](images/chest-xray-roc-side-by-side.png)" in q4
+    assert (tmp_path / "images" / "chest-xray-roc-side-by-side.png").is_file()
 
 
 def test_lab_help_teaches_with_examples(capsys):

@@ -122,15 +122,19 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
 
 def roc_figure(
     curves: Sequence[tuple[str, Sequence[float], Sequence[float], float]],
-    *, operating_points: Sequence[tuple[str, float, float]] = (), title: str = "",
+    *, operating_points: Sequence[tuple[str, float, float] | tuple[str, float, float, str]] = (), title: str = "",
 ) -> Figure:
-    """ROC curves ``(label, fpr, tpr, auc)`` with marked operating points ``(label, fpr, tpr)``."""
+    """ROC curves ``(label, fpr, tpr, auc)`` with marked operating points ``(label, fpr, tpr)``; a
+    point given as ``(label, fpr, tpr, curve_label)`` takes the colour of that curve."""
     figure = Figure(figsize=(4.6, 4.2))
     axis = figure.subplots()
+    colours = {}
     for label, fpr, tpr, auc in curves:
-        axis.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")
-    for label, fpr, tpr in operating_points:
-        axis.plot([fpr], [tpr], "o", label=label)
+        (line,) = axis.plot(fpr, tpr, label=f"{label} (AUC {auc:.3f})")
+        colours[label] = line.get_color()
+    for label, fpr, tpr, *curve in operating_points:
+        colour = colours.get(curve[0]) if curve else None
+        axis.plot([fpr], [tpr], "o" if colour else "D", color=colour, markeredgecolor="black", label=label)
     axis.plot([0, 1], [0, 1], ":", color="grey", label="chance")
     axis.set_xlabel("false positive rate (1 - specificity)")
     axis.set_ylabel("true positive rate (sensitivity)")

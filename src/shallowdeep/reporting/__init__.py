@@ -108,7 +108,7 @@ def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bo
         question_1(document, write, lab)
         question_2(document, write, images, lab)
         question_3(document, write, lab)
-        question_4(document, write, images, lab)
+        question_4(document, write, images, lab, best)
     digits = [r for r in records if r.experiment and r.experiment.dataset == "mnist"]
     if digits:
         question_5(document, write, images, digits)

@@ -16,7 +16,7 @@ from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
 from shallowdeep.evaluation import ThresholdSource
 from shallowdeep.features import hog_feature_size
 from shallowdeep.models import LayerWeights
-from shallowdeep.plots import confusion_figure, grad_cam_figure, hog_figure
+from shallowdeep.plots import confusion_figure, grad_cam_figure, hog_figure, roc_figure
 from shallowdeep.reporting.common import Images, finished, outcome_text, problem_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.text import Writer
@@ -279,9 +279,16 @@ def _binary_row(write: Writer, split: str, metrics: dict) -> list[str]:
             write.num(metrics["sensitivity"]), write.num(metrics["specificity"]), write.num(metrics["roc_auc"])]
 
 
-def question_4(document: Document, write: Writer, images: Images, records: list[RunRecord]) -> None:
+def _is_xray(record: RunRecord) -> bool:
+    return record.experiment is not None and record.experiment.dataset == "chest_xray"
+
+
+def question_4(document: Document, write: Writer, images: Images, records: list[RunRecord],
+               beyond: list[RunRecord] = ()) -> None:
+    """The lab's chest X-ray models; then, if the same report trained a stronger one (the ``best``
+    suite, in ``beyond``), both side by side on the test set."""
     document.heading(1, write("q4"))
-    xray = [r for r in records if r.experiment and r.experiment.dataset == "chest_xray"]
+    xray = [r for r in records if _is_xray(r)]
     if not xray:
         document.paragraph(write("q4_missing", how=CHEST_XRAY_HOW_TO_GET))
         return
@@ -293,6 +300,49 @@ def question_4(document: Document, write: Writer, images: Images, records: list[
             document.paragraph(problem_text(write, record))
         else:
             _chest_xray_section(document, write, images, record)
+    lab, stronger = finished(xray), [r for r in finished(beyond) if _is_xray(r)]
+    if lab and stronger:
+        _side_by_side(document, write, images, lab, stronger)
+
+
+def _test_row(write: Writer, name: str, test: dict) -> list[str]:
+    return [name, write.num(test.get("threshold"), 3), write.num(test.get("accuracy")),
+            write.num(test.get("sensitivity")), write.num(test.get("specificity")), write.num(test.get("roc_auc"))]
+
+
+def _side_by_side(document: Document, write: Writer, images: Images, lab: list[RunRecord],
+                  stronger: list[RunRecord]) -> None:
+    """One table and one ROC figure: the lab's CNN(s), the reference report's figures, the stronger
+    model(s) and Kermany et al.'s, each at the threshold it was judged at."""
+    names = ", ".join(record.name for record in stronger)
+    document.heading(2, write("q4_beside", lab=", ".join(record.name for record in lab), better=names))
+    document.paragraph(write("q4_beside_intro", better=names))
+    rows, curves, points = [], [], []
+    for record in [*lab, *stronger]:
+        metrics = record.run.metrics
+        test = metrics["test"]
+        rows.append(_test_row(write, record.name, test))
+        roc = metrics.get("roc_test")
+        if roc:  # runs written before shallowdeep kept ROC points have none
+            curves.append((record.name, roc["fpr"], roc["tpr"], test["roc_auc"]))
+            points.append((write("q4_operating_point", name=record.name, threshold=test["threshold"]),
+                           1 - test["specificity"], test["sensitivity"], record.name))
+        reference = record.experiment["reference"]
+        if record in lab and "test_accuracy" in reference:
+            rows.append(_test_row(write, write("q4_reference_run", name=record.name),
+                                  {"accuracy": reference["test_accuracy"]}))
+    anchor = stronger[0].experiment["reference"]
+    if "test_accuracy" in anchor:
+        rows.append(_test_row(write, write("q4_kermany"), {
+            key: anchor.get(f"test_{key}") for key in ("accuracy", "sensitivity", "specificity", "roc_auc")}))
+        if "test_sensitivity" in anchor and "test_specificity" in anchor:
+            points.append((write("q4_kermany"), 1 - anchor["test_specificity"], anchor["test_sensitivity"]))
+    document.table([write("col_model"), write("col_threshold"), write("col_accuracy"), write("col_sensitivity"),
+                    write("col_specificity"), write("col_auc")], rows, right=set(range(1, 6)))
+    if curves:
+        caption = write("q4_beside_roc", names=", ".join(name for name, *_ in curves))
+        figure = roc_figure(curves, operating_points=points, title=write("q4_beside_roc_title"))
+        document.image(images.save(figure, "chest-xray-roc-side-by-side.png"), caption)
 
 
 def _chest_xray_section(document: Document, write: Writer, images: Images, record: RunRecord) -> None:

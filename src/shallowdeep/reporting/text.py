@@ -179,6 +179,23 @@ TEXTS: dict[str, tuple[str, str]] = {
                       "atteignait une exactitude de {ref_acc} et un F1 de {ref_f1} ; Kermany et al. (2018), "
                       "par transfert depuis ImageNet, rapportent 0,928 d'exactitude, 0,932 de sensibilité, "
                       "0,901 de spécificité et une AUC ROC de 0,968."),
+    "q4_beside": ("{lab} beside {better}", "{lab} à côté de {better}"),
+    "q4_beside_intro": ("The same test images, scored by the lab's CNN and by {better} from the \"Beyond the lab\" "
+                        "section (trained from scratch; every setting, the threshold included, chosen on data "
+                        "from the training folder). Each model is judged at its own threshold, chosen on its "
+                        "own validation split; the figure marks where each threshold puts it on its ROC curve, "
+                        "and where Kermany et al.'s transfer-learned model sits.",
+                        "Les mêmes images de test, évaluées par le CNN du TP et par {better} de la section "
+                        "« Au-delà du TP » (appris de zéro ; tous les réglages, seuil compris, choisis sur des "
+                        "données du dossier d'apprentissage). Chaque modèle est jugé à son propre seuil, choisi "
+                        "sur sa propre validation ; la figure marque où ce seuil le place sur sa courbe ROC, et "
+                        "où se situe le modèle par transfert de Kermany et al."),
+    "q4_reference_run": ("{name} in the reference report", "{name} dans le rapport de référence"),
+    "q4_operating_point": ("{name} at threshold {threshold:.3f}", "{name} au seuil {threshold:.3f}"),
+    "q4_kermany": ("Kermany et al. 2018 (ImageNet transfer)", "Kermany et al. 2018 (transfert ImageNet)"),
+    "q4_beside_roc_title": ("Test ROC curves and operating points", "Courbes ROC de test et points de fonctionnement"),
+    "q4_beside_roc": ("ROC curves on the test set of {names}, each with the operating point of its threshold",
+                      "Courbes ROC sur le test de {names}, chacune avec le point de fonctionnement de son seuil"),
     "roc_caption": ("{name}: ROC curve on the test set, with the operating point of the threshold used",
                     "{name} : courbe ROC sur le test, avec le point de fonctionnement du seuil utilisé"),
     "grad_cam_caption": ("{name}: Grad-CAM (Selvaraju et al. 2017) on test images, right and wrong: above "
@@ -297,6 +314,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                                     "basse résolution jusqu'à {low_resolution} pixels"),
     "augmentation_elastic": ("elastic distortion α = {elastic}, σ = {elastic_sigma} (Simard et al. 2003)",
                              "distorsion élastique α = {elastic}, σ = {elastic_sigma} (Simard et al. 2003)"),
+    "augmentation_contrast": ("contrast ×[1 − {contrast}, 1 + {contrast}]", "contraste ×[1 − {contrast}, 1 + {contrast}]"),
+    "augmentation_brightness": ("brightness ±{brightness}", "luminosité ±{brightness}"),
+    "augmentation_gamma": ("gamma curve xᵍ, g up to (1 + {gamma})^±1", "courbe gamma xᵍ, g jusqu'à (1 + {gamma})^±1"),
     "schedule_constant": ("constant", "constant"),
     "schedule_cosine": ("cosine (warm-up {warmup} epochs)", "en cosinus (montée sur {warmup} époques)"),
     "beyond_curves": ("{name}: loss and accuracy per epoch", "{name} : coût et exactitude par époque"),
