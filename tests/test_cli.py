@@ -86,7 +86,7 @@ def test_list_json_has_every_preset_with_its_parameter_count(capsys):
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["cnn-3"]["params"] == 856_330 and rows["xray-1"]["params"] == 164_353
     assert rows["hog-2"]["features"] == "HOG p=4 o=16" and rows["raw-3"]["epochs"] == 30
-    assert len(rows) == 21 and rows["xray-best"]["suite"] == "best" and rows["mnist-robust"]["params"] == 288_618
+    assert len(rows) == 22 and rows["xray-best"]["suite"] == "best" and rows["xray-best-v1"]["suite"] == "" and rows["mnist-robust"]["params"] == 288_618
 
 
 def test_list_prints_a_table(capsys):

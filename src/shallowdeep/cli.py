@@ -420,7 +420,7 @@ Suites: "seed" (default) is the reference report's ten experiments, raw-1..3, ho
 and the chest X-ray CNN xray-1; "handout" the course's three starting points; "pooled" the CNNs
 with a pool after each convolution; "best" stronger models trained from scratch (batch norm,
 augmentation, cosine schedule, bf16) for MNIST, the chest X-rays and PneumoniaMNIST, reported
-beside the lab's models and published figures; "all" every preset.
+beside the lab's models and published figures; "all" every preset of these suites.
 
 Finished runs (same settings, same shallowdeep version) are reused, so running the command again
 only writes the report; --force retrains. An interrupted lab resumes where it stopped. The chest

@@ -17,10 +17,13 @@ SEED = ["raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3", "cnn-1", "cnn-2", 
 HANDOUT = ["handout-raw", "handout-hog", "handout-cnn"]
 POOLED = ["cnn-1-pooled", "cnn-2-pooled", "cnn-3-pooled"]
 BEST = ["mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best"]
+#: Kept to compare with a member of a suite, trained by no suite.
+COMPARED = ["xray-best-v1"]
 
 
 def test_the_presets_are_the_lab_s_experiments_and_the_best_suite():
-    assert sorted(list_presets()) == sorted(SEED + HANDOUT + POOLED + BEST)
+    assert sorted(list_presets()) == sorted(SEED + HANDOUT + POOLED + BEST + COMPARED)
+    assert all(load_experiment(name)["suite"] == "" for name in COMPARED)
     suites = {name: load_experiment(name)["suite"] for name in list_presets()}
     assert [n for n in SEED if suites[n] == "seed"] == SEED
     assert all(suites[n] == "handout" for n in HANDOUT) and all(suites[n] == "pooled" for n in POOLED)
@@ -118,6 +121,8 @@ def test_an_override_changes_the_digest_a_description_does_not():
         (["training.augmentation.low_resolution=28"],
          "training.augmentation.low_resolution = 28 is not allowed; expected 0 or a side below the image's (28x28)"),
         (["training.augmentation.elastic_sigma=0.1"], "elastic_sigma = 0.1 is not allowed; expected a number in [0.5, 20]"),
+        (["features.divide_by=1", "training.augmentation.gamma=0.3"],
+         "training.augmentation.gamma = 0.3 is not allowed; expected 0 unless features.divide_by = 255"),
         (['dataset.name="synthdigits"'], "dataset.name = \"synthdigits\" is not allowed; expected one of 'mnist', "
                                          "'pneumoniamnist', 'chest_xray' (synthdigits is for evaluation only: "
                                          "`shallowdeep evaluate RUN --dataset synthdigits`)"),

@@ -214,20 +214,21 @@ def load_experiment(
 # -- suites and quick runs -------------------------------------------------------------------------
 
 #: The order of the report: the reference report's experiments, then the course's baselines,
-#: then the pooled CNN variants, then the best suite.
+#: then the pooled CNN variants, then the best suite, then the presets kept for comparison.
 ORDER = ("raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3", "cnn-1", "cnn-2", "cnn-3", "xray-1",
          "handout-raw", "handout-hog", "handout-cnn", "cnn-1-pooled", "cnn-2-pooled", "cnn-3-pooled",
-         "mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best")
+         "mnist-fast", "mnist-best", "mnist-robust", "xray-best", "pneumoniamnist-best", "xray-best-v1")
 #: What ``lab --suite`` accepts: a suite of presets, or every preset.
 LAB_SUITES = (*SUITES, "all")
 
 
 def suite_members(suite: str) -> list[str]:
-    """The presets of ``suite`` (``all``: every preset) in report order."""
+    """The presets of ``suite`` (``all``: every preset of every suite) in report order; a preset of no
+    suite (kept for comparison, like ``xray-best-v1``) is trained only when named."""
     if suite not in LAB_SUITES:
         raise ConfigError(f"unknown suite {suite!r}; choose one of {', '.join(LAB_SUITES)}")
     names = [name for name in list_presets()
-             if suite == "all" or read_experiment_file(name)[0].get("suite") == suite]
+             if read_experiment_file(name)[0].get("suite") in (SUITES if suite == "all" else (suite,))]
     return sorted(names, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
 
 
