@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(markdown_table(measured))
     if len(measured) >= 3:
-        print("\nRank correlation with the test's balanced accuracy (after the fact, never used to choose): "
+        print("\nSpearman rank correlations, validation figure ~ test figure (after the fact, never used to choose): "
               + ", ".join(f"{key} {value:+.2f}" for key, value in document["rank_correlation_with_test"].items()))
     winner = max(measured, key=lambda run: run["selection_score"])
     print(f"Chosen on shifted validation: {winner['candidate']} (score {winner['selection_score']:.4f})")
