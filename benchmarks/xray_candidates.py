@@ -85,7 +85,6 @@ CANDIDATES: dict[str, Candidate] = {
     "low-resolution": Candidate("sharpness", "random capture at a lower resolution (down to 48 pixels) while training",
                                 ("training.augmentation.low_resolution=48",)),
     "res192": Candidate("resolution", "192 x 192 instead of 128 x 128", ("dataset.image_size=[192, 192]",)),
-
 }
 #: Every lever whose score was not below the baseline's: no class weight, regularisation, exposure,
 #: framing, blur and low resolution (per-image standardisation scored below it and is left out).
