@@ -9,6 +9,7 @@ pictures of numbers the runs already hold.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -284,7 +285,7 @@ def _is_xray(record: RunRecord) -> bool:
 
 
 def question_4(document: Document, write: Writer, images: Images, records: list[RunRecord],
-               beyond: list[RunRecord] = ()) -> None:
+               beyond: Sequence[RunRecord] = ()) -> None:
     """The lab's chest X-ray models; then, if the same report trained a stronger one (the ``best``
     suite, in ``beyond``), both side by side on the test set."""
     document.heading(1, write("q4"))
