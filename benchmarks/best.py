@@ -19,14 +19,12 @@ also counts loading the data and evaluating. Timings are never asserted in tests
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from shallowdeep import storage
 from shallowdeep.version import __version__
 from shallowdeep.backend import environment, keras, resolve_precision
 from shallowdeep.experiments import load_experiment, suite_members
@@ -103,17 +101,6 @@ def aggregate(name: str, runs: list[dict]) -> dict:
     return summary
 
 
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
-def _write(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as stream:
-        json.dump(document, stream, indent=2)
-    os.replace(stream.name, path)
-
-
 def _cell(summary: dict, key: str, digits: int = 4) -> str:
     if key not in summary:
         return "–"
@@ -152,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"not in the best suite: {', '.join(unknown)}; choose among {', '.join(measurable)}")
 
-    document = _load(args.out)
+    document = storage.read_json(args.out) if args.out.is_file() else {}
     runs: dict = document.get("runs", {})
     for name in names:
         for seed in args.seeds:
@@ -168,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                   + f"; {runs[key]['training_seconds']:.0f} s training", flush=True)
             document.update({"command": "python benchmarks/best.py " + " ".join(sys.argv[1:] if argv is None else argv),
                              "environment": environment(resolve_precision("auto")), "runs": runs})
-            _write(args.out, document)
+            storage.write_json(args.out, document)
 
     presets, earlier = {}, document.get("presets", {})
     for name in measurable:
@@ -180,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         elif name in earlier:  # measured before its settings' digest changed (a new key's default): kept
             presets[name] = earlier[name]
     document["presets"] = presets
-    _write(args.out, document)
+    storage.write_json(args.out, document)
     print()
     print(markdown_table(presets))
     return 0

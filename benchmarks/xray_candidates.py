@@ -45,7 +45,7 @@ from PIL import Image
 
 from shallowdeep import storage
 from shallowdeep.backend import environment, keras, resolve_precision
-from shallowdeep.evaluation import classification_metrics, predict_probabilities
+from shallowdeep.evaluation import classification_metrics, predict_probabilities, youden_best
 from shallowdeep.experiments import load_experiment
 from shallowdeep.prepare import features_from_images, load_images
 from shallowdeep.runs import Run
@@ -190,22 +190,12 @@ def _summary(shifted: dict) -> dict:
 KEPT = ("accuracy", "sensitivity", "specificity", "roc_auc", "threshold")
 
 
-def _finished_run(folder: Path, experiment) -> Run | None:
-    """A run of ``experiment`` that finished in ``folder`` before this benchmark was interrupted."""
-    for path in sorted(folder.glob("*/*")):
-        if path.is_dir() and path.suffix != ".partial":
-            run = Run.open(path)
-            if run.finished and run.experiment.digest() == experiment.digest():
-                return run
-    return None
-
-
 def measure(name: str, candidate: Candidate, seed: int) -> dict:
     """Train the candidate from scratch (or take its run finished before an interruption), then
     judge it (:func:`judge`)."""
     experiment = load_experiment(candidate.base, [*candidate.overrides, f"training.seed={seed}"])
     folder = RUNS / "xray-candidates" / name
-    run = _finished_run(folder, experiment)
+    run = Run.find_finished(folder, experiment)
     started = time.perf_counter()
     if run is None:
         run = train(experiment, runs_dir=folder, progress=False)
@@ -253,9 +243,7 @@ def midpoint_threshold(labels: np.ndarray, p_positive: np.ndarray) -> float:
     """The middle, in logit space, of the widest gap between consecutive validation scores at
     which Youden's J is at its best: the threshold with the largest margin on both sides."""
     scores = np.unique(p_positive)
-    predicted = p_positive[None, :] >= scores[:, None]
-    youden = predicted[:, labels == 1].mean(axis=1) + (~predicted[:, labels == 0]).mean(axis=1)
-    tied = np.flatnonzero(np.isclose(youden, youden.max(), rtol=0, atol=1e-12))
+    tied = youden_best(labels, p_positive, scores)
     logit = np.log(np.clip(scores, 1e-7, 1 - 1e-7)) - np.log(np.clip(1 - scores, 1e-7, 1))
     # Threshold index i predicts the same for every t in (scores[i - 1], scores[i]].
     lower = np.where(tied > 0, logit[np.maximum(tied - 1, 0)], logit[0] - 1.0)
@@ -267,10 +255,11 @@ def _balanced(figures: dict) -> float:
     return (figures["sensitivity"] + figures["specificity"]) / 2
 
 
-def markdown_table(runs: list[dict]) -> str:
-    """Every candidate in the order tried: what it changed, what validation said, what test said."""
+def markdown_table(runs: list[dict], cpu: str) -> str:
+    """Every candidate in the order tried: what it changed, what validation said, what test said, and
+    its training time on ``cpu``."""
     lines = ["| candidate | lever | change | val bal. acc | val AUC | shifted val: bal. acc (score) | spec | AUC "
-             "| test acc | sens | spec | AUC | training s |",
+             f"| test acc | sens | spec | AUC | training s ({cpu}) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         v, s, t = run["validation"], run["shifted_validation"]["mean"], run["test"]
@@ -349,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         document["rank_correlation_with_test"] = predictiveness(measured)
         storage.write_json(RESULTS, document)
     print()
-    print(markdown_table(measured))
+    print(markdown_table(measured, document["environment"]["cpu"]))
     if len(measured) >= 3:
         print("\nSpearman rank correlations, validation figure ~ test figure (after the fact, never used to choose): "
               + ", ".join(f"{key} {value:+.2f}" for key, value in document["rank_correlation_with_test"].items()))

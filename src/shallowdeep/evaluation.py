@@ -87,13 +87,19 @@ def choose_threshold(y_val: np.ndarray, p_positive: np.ndarray) -> float:
     does not push the threshold to an extreme.
     """
     candidates = np.unique(np.r_[p_positive, 0.5])
+    best = youden_best(y_val, p_positive, candidates)
+    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+
+
+def youden_best(y_true: np.ndarray, p_positive: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Indices of the ``candidates`` thresholds (predict positive when ``p >= threshold``) at which
+    Youden's J = sensitivity + specificity - 1 is at its maximum (ties kept)."""
     predicted = p_positive[None, :] >= candidates[:, None]
-    positives, negatives = y_val == 1, y_val == 0
+    positives, negatives = y_true == 1, y_true == 0
     sensitivity = predicted[:, positives].mean(axis=1) if positives.any() else np.zeros(len(candidates))
     specificity = (~predicted[:, negatives]).mean(axis=1) if negatives.any() else np.zeros(len(candidates))
     youden = sensitivity + specificity - 1.0
-    best = np.flatnonzero(np.isclose(youden, youden.max(), rtol=0, atol=1e-12))
-    return float(candidates[best[np.argmin(np.abs(candidates[best] - 0.5))]])
+    return np.flatnonzero(np.isclose(youden, youden.max(), rtol=0, atol=1e-12))
 
 
 def classification_metrics(

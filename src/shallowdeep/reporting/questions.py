@@ -318,20 +318,21 @@ def _side_by_side(document: Document, write: Writer, images: Images, lab: list[R
     names = ", ".join(record.name for record in stronger)
     document.heading(2, write("q4_beside", lab=", ".join(record.name for record in lab), better=names))
     document.paragraph(write("q4_beside_intro", better=names))
-    rows, curves, points = [], [], []
+    rows = []
+    for record in lab:  # each with the reference report's figure for it, when the preset gives one
+        rows.append(_test_row(write, record.name, record.run.metrics["test"]))
+        if "test_accuracy" in record.experiment["reference"]:
+            rows.append(_test_row(write, write("q4_reference_run", name=record.name),
+                                  {"accuracy": record.experiment["reference"]["test_accuracy"]}))
+    rows += [_test_row(write, record.name, record.run.metrics["test"]) for record in stronger]
+    curves, points = [], []
     for record in [*lab, *stronger]:
         metrics = record.run.metrics
-        test = metrics["test"]
-        rows.append(_test_row(write, record.name, test))
-        roc = metrics.get("roc_test")
+        test, roc = metrics["test"], metrics.get("roc_test")
         if roc:  # runs written before shallowdeep kept ROC points have none
             curves.append((record.name, roc["fpr"], roc["tpr"], test["roc_auc"]))
             points.append((write("q4_operating_point", name=record.name, threshold=test["threshold"]),
                            1 - test["specificity"], test["sensitivity"], record.name))
-        reference = record.experiment["reference"]
-        if record in lab and "test_accuracy" in reference:
-            rows.append(_test_row(write, write("q4_reference_run", name=record.name),
-                                  {"accuracy": reference["test_accuracy"]}))
     anchor = stronger[0].experiment["reference"]
     if "test_accuracy" in anchor:
         rows.append(_test_row(write, write("q4_kermany"), {
