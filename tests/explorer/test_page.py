@@ -80,7 +80,7 @@ def test_a_stroke_on_the_canvas_is_answered_by_every_run_an_x_ray_is_read_and_mi
         heat_width = page.eval_on_selector("#xray-result img.heat", "image => image.complete && image.naturalWidth")
 
         page.select_option("#mistakes-run", "cnn-1")
-        page.wait_for_selector(".matrix button[data-true='0'][data-predicted='0']")
+        page.wait_for_selector(".matrix[data-run='cnn-1'] button[data-true='0'][data-predicted='0']")
         biggest = page.eval_on_selector_all(".matrix button", "buttons => buttons.map(b => [Number(b.dataset.count), "
                                             "b.dataset.true, b.dataset.predicted]).filter(c => c[1] !== c[2])"
                                             ".sort((a, b) => b[0] - a[0])[0]")

@@ -193,13 +193,24 @@ function showInside(inside) {
 
 // -- Mistakes -----------------------------------------------------------------------------------------
 
+// Each choice of a run takes a ticket, and so does each click on a cell; an answer that arrives after a newer
+// choice is dropped, so a slow response never paints over what the user chose since.
+let matrixTicket = 0;
+let cellTicket = 0;
+
 async function showMatrix() {
   const key = $("#mistakes-run").value;
+  const ticket = ++matrixTicket;
+  cellTicket++;
   const matrixBox = $("#matrix");
-  $("#cell").replaceChildren();
+  const cellBox = $("#cell");
+  cellBox.replaceChildren();
+  delete cellBox.dataset.count;
+  delete matrixBox.dataset.run;
   if (!key) return;
   try {
     const confusion = await api(`/api/runs/${encodeURIComponent(key)}/confusion`);
+    if (ticket !== matrixTicket) return;
     const head = element("tr", {}, element("th", { text: "true ↓ · answer →" }),
       ...confusion.classes.map((name) => element("th", { text: name })));
     const rows = confusion.matrix.map((counts, t) => {
@@ -220,18 +231,23 @@ async function showMatrix() {
       + `${confusion.accuracy.toFixed(4)}${note}.` }), element("table", {}, element("thead", {}, head),
       element("tbody", {}, ...rows)));
     if (confusion.unavailable) matrixBox.append(element("p", { class: "error", text: confusion.unavailable }));
+    matrixBox.dataset.run = key;
   } catch (error) {
-    matrixBox.replaceChildren(element("p", { class: "error", text: error.message }));
+    if (ticket === matrixTicket) matrixBox.replaceChildren(element("p", { class: "error", text: error.message }));
   }
 }
 
 async function showCell(key, t, p, button) {
+  if (key !== $("#mistakes-run").value) return;  // a click on the matrix of the run chosen before
   document.querySelectorAll(".matrix button.chosen").forEach((other) => other.classList.remove("chosen"));
   button.classList.add("chosen");
+  const ticket = ++cellTicket;
   const box = $("#cell");
   box.replaceChildren(element("p", { class: "hint", text: "loading…" }));
+  delete box.dataset.count;
   try {
     const cell = await api(`/api/runs/${encodeURIComponent(key)}/cell?true=${t}&predicted=${p}`);
+    if (ticket !== cellTicket) return;
     const figures = cell.items.map((item) => {
       const order = item.probabilities.map((value, index) => [value, index]).sort((a, b) => b[0] - a[0]);
       const lines = order.slice(0, 2).map(([value, index]) => `P(${cell.classes[index]}) ${value.toFixed(3)}`);
@@ -239,11 +255,11 @@ async function showCell(key, t, p, button) {
         element("img", { src: item.image, loading: "lazy", alt: `test image ${item.test_index}` }),
         element("figcaption", { text: `${lines.join(", ")} · #${item.test_index}` }));
     });
-    box.dataset.count = cell.count;
     box.replaceChildren(element("h3", { text: `true ${cell.true}, answered ${cell.predicted}: ${cell.count} test `
       + `image${cell.count === 1 ? "" : "s"}, most confident first` }), element("div", { class: "cell-images" }, ...figures));
+    box.dataset.count = cell.count;
   } catch (error) {
-    box.replaceChildren(element("p", { class: "error", text: error.message }));
+    if (ticket === cellTicket) box.replaceChildren(element("p", { class: "error", text: error.message }));
   }
 }
 
