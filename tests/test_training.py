@@ -15,10 +15,10 @@ import pytest
 
 from shallowdeep.backend import keras
 from shallowdeep.evaluation import choose_threshold, metrics_from_predictions, predict_probabilities
-from shallowdeep.experiments import list_presets, load_experiment, suite_members
+from shallowdeep.experiments import ConfigError, list_presets, load_experiment, suite_members
 from shallowdeep.prepare import prepare_data
 from shallowdeep.runs import Run
-from shallowdeep.training import class_weights, learning_rate, train
+from shallowdeep.training import class_weights, learning_rate, mixup, train
 
 pytestmark = pytest.mark.slow  # every test here trains a model
 
@@ -153,6 +153,34 @@ def test_a_trained_run_s_threshold_is_youden_s_on_its_own_validation_predictions
         assert recomputed[split]["confusion_matrix"] == run.metrics[split]["confusion_matrix"]
         assert recomputed[split]["roc_auc"] == pytest.approx(run.metrics[split]["roc_auc"])
     assert len(predictions.val_labels) == sum(run.metrics["class_counts"]["validation"])
+
+
+def test_mixup_blends_each_image_and_its_target_with_the_same_weight_and_replays_by_epoch():
+    """Image i, all of value i, with target i: after mixup each image is still uniform, its value is
+    a convex blend of two images, and its target is the very same blend."""
+    count = 64
+    x = np.broadcast_to(np.arange(count, dtype=np.float32)[:, None, None, None], (count, 4, 4, 1)).copy()
+    y = np.arange(count, dtype=np.float32)[:, None]
+    mixed_x, mixed_y = mixup(x, y, alpha=0.4, seed=3, epoch=5)
+    np.testing.assert_allclose(mixed_x, np.broadcast_to(mixed_y[:, :, None, None], x.shape), rtol=1e-6)
+    assert mixed_y.min() >= 0 and mixed_y.max() <= count - 1 and not np.allclose(mixed_y, y)
+    again_x, _ = mixup(x, y, alpha=0.4, seed=3, epoch=5)
+    np.testing.assert_array_equal(again_x, mixed_x)  # (seed, epoch) alone: a resumed run mixes the same
+    assert not np.array_equal(mixup(x, y, alpha=0.4, seed=3, epoch=6)[0], mixed_x)
+    one_hot = np.eye(4, dtype=np.float32)[np.arange(count) % 4]
+    assert np.allclose(mixup(x, one_hot, 0.4, 0, 0)[1].sum(axis=1), 1.0)  # mixed one-hot rows stay distributions
+
+
+def test_a_mixup_run_trains_and_mixup_refuses_what_cannot_take_mixed_targets(real_data_dir, tmp_path):
+    experiment = load_experiment("raw-1", ["dataset.train_limit=300", "dataset.test_limit=100", "training.epochs=1",
+                                           "training.mixup=0.4"])
+    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
+    assert run.metrics["epochs"] == 1 and np.isfinite(run.history[0]["loss"])
+    with pytest.raises(ConfigError, match='training.class_weight = "balanced" is not allowed; expected "none" with '
+                                          "training.mixup = 0.4"):
+        load_experiment("xray-1", ["training.mixup=0.4"])
+    with pytest.raises(ConfigError, match="training.loss = .sparse_categorical_crossentropy. is not allowed"):
+        load_experiment("raw-1", ["training.mixup=0.2", 'training.loss="sparse_categorical_crossentropy"'])
 
 
 def test_the_cosine_schedule_warms_up_to_the_peak_then_decays_to_zero():

@@ -14,7 +14,7 @@ import numpy as np
 from shallowdeep.data import DataError, load_chest_xray, load_mnist, load_pneumoniamnist, load_synthdigits
 from shallowdeep.data.info import DATASETS
 from shallowdeep.experiments import Experiment
-from shallowdeep.features import cached_hog
+from shallowdeep.features import cached_hog, clahe
 from shallowdeep.features.digits import normalise_digit
 
 #: How digits from outside MNIST are shown to a model, as image files are by ``shallowdeep predict``
@@ -67,7 +67,7 @@ def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | 
         hog = features["hog"]
         return cached_hog(images, tag or "unnamed", hog["orientations"], hog["pixels_per_cell"],
                           hog["cells_per_block"], hog["block_norm"], cache=tag is not None)
-    scaled = images.astype(np.float32)
+    scaled = clahe(images, features["clahe"]) if features["clahe"] else images.astype(np.float32)
     scaled /= np.float32(features["divide_by"])  # in place: no second copy of a large split
     if experiment.features == "raw":
         return scaled.reshape(len(images), -1)
@@ -85,7 +85,7 @@ def load_images(experiment: Experiment, data_dir: str | os.PathLike | None = Non
                 progress: bool = True) -> ImageSplits:
     """The experiment's uint8 image splits, ``train_limit`` and ``test_limit`` applied."""
     dataset = experiment["dataset"]
-    seed = experiment["training"]["seed"]
+    seed = dataset["split_seed"] if dataset["split_seed"] >= 0 else experiment["training"]["seed"]
     if experiment.dataset == "mnist":
         train, test = load_mnist(data_dir, progress=progress)
         val = None

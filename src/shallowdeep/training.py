@@ -123,6 +123,21 @@ def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(count)
 
 
+def mixup(x: np.ndarray, y: np.ndarray, alpha: float, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization"): each example blended
+    with a partner drawn from the same epoch, ``l x_i + (1 - l) x_j`` and ``l y_i + (1 - l) y_j``,
+    with ``l ~ Beta(alpha, alpha)`` drawn per example. Drawn from ``(seed, epoch)`` alone, like
+    :func:`epoch_order`, so a resumed run mixes as the uninterrupted one would. ``y``: float targets
+    (one-hot rows or a column of 0/1)."""
+    rng = np.random.default_rng([seed, epoch, 1])
+    weight = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+    partner = rng.permutation(len(x))
+    image_weight = weight.reshape((-1,) + (1,) * (x.ndim - 1))
+    target_weight = weight.reshape((-1,) + (1,) * (y.ndim - 1))
+    return (image_weight * x + (1 - image_weight) * x[partner],
+            target_weight * y + (1 - target_weight) * y[partner])
+
+
 def random_state(model: keras.Model) -> list[list[int]]:
     """The position of every random generator in ``model`` (dropout masks, augmentation draws).
 
@@ -211,8 +226,11 @@ def train(
     checkpoint = EpochCheckpoint(run, history)
     for epoch in range(epochs_done, training["epochs"]):
         order = epoch_order(len(y_train), training["seed"], epoch)
+        x, y = data.x_train[order], y_train[order]
+        if training["mixup"]:
+            x, y = mixup(x, y, training["mixup"], training["seed"], epoch)
         model.fit(
-            data.x_train[order], y_train[order], batch_size=training["batch_size"], epochs=epoch + 1,
+            x, y, batch_size=training["batch_size"], epochs=epoch + 1,
             initial_epoch=epoch, validation_data=validation, class_weight=weights, shuffle=False,
             verbose=_verbosity(progress), callbacks=[checkpoint, *callbacks],
         )

@@ -8,6 +8,8 @@ from PIL import Image
 
 from shallowdeep.data import DataError, DataWarning, load_chest_xray, patient_id
 from shallowdeep.data.chest_xray import carve_validation
+from shallowdeep.experiments import load_experiment
+from shallowdeep.prepare import load_images
 
 # Each generated image is flat grey at a level that encodes its class, so a label can be
 # checked against the pixels it came with.
@@ -148,3 +150,18 @@ def test_real_chest_xray_has_official_counts(real_chest_xray):
     assert np.bincount(y_test).tolist() == [234, 390]
     assert (np.bincount(y_train) + np.bincount(y_val)).tolist() == [1341, 3875]
     assert 0.09 < len(y_val) / 5216 < 0.11
+
+
+def test_runs_that_share_a_split_seed_share_their_validation_patients(real_data_dir, real_chest_xray):
+    """``dataset.split_seed`` fixes the carved validation whatever ``training.seed``: the members of
+    a seed ensemble can be judged on one split that none of them trained on."""
+    def validation(*settings):
+        experiment = load_experiment("xray-1", ["dataset.image_size=[64, 64]", *settings])
+        return load_images(experiment, real_data_dir, progress=False).val
+
+    first = validation("training.seed=0", "dataset.split_seed=0")
+    second = validation("training.seed=1", "dataset.split_seed=0")
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    own = validation("training.seed=1")
+    assert own[0].shape != first[0].shape or not np.array_equal(own[0], first[0])

@@ -132,3 +132,28 @@ def test_a_standardising_convnet_sees_every_exposure_of_an_image_alike(tmp_path)
                                model.predict(images, verbose=0), atol=1e-6)
     with pytest.raises(ConfigError, match="model.args.standardize = .yes. is not allowed; expected true or false"):
         load_experiment("xray-best", ['model.args.standardize="yes"'])
+
+
+def test_an_equalising_convnet_sees_every_increasing_change_of_grey_levels_alike(tmp_path):
+    """``equalize=True``: each value becomes the share of the image's values at or below its grey
+    level (its empirical distribution function), so gamma, contrast and brightness changes that keep
+    the grey levels apart give the same image, hence the same prediction."""
+    model = create_model("convnet", (16, 16, 1), 1, "sigmoid", blocks=[[8], [8]], head="gap", dense=[],
+                         equalize=True)
+    assert type(model.layers[1]).__name__ == "HistogramEqualization"
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 16, size=(4, 16, 16, 1)) * 16 + 8  # 16 grey levels, 16 apart
+    images = (levels / 255).astype("float32")
+    equalised = keras.ops.convert_to_numpy(model.layers[1](images))
+    flat = levels.reshape(4, -1)
+    expected = (flat[:, None, :] <= flat[:, :, None]).mean(axis=2).reshape(images.shape)
+    np.testing.assert_allclose(equalised, expected, atol=1e-6)
+    for changed in (images ** 0.6, images ** 1.8, 0.5 * images + 0.3, np.clip(1.1 * images - 0.03, 0, 1)):
+        assert all(len(np.unique(np.round(255 * c))) == len(np.unique(image)) for c, image in zip(changed, images))
+        np.testing.assert_allclose(model.predict(changed, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    model.save(tmp_path / "model.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "model.keras").predict(images, verbose=0),
+                               model.predict(images, verbose=0), atol=1e-6)
+    with pytest.raises(ConfigError, match="model.args.equalize = true is not allowed; expected false unless "
+                                          "features.divide_by = 255"):
+        load_experiment("xray-best-v1", ["model.args.equalize=true", "features.divide_by=1"])

@@ -177,12 +177,19 @@ SCHEMA: dict[str, Any] = {
         "path": Field("", str, help="chest_xray: the folder (default: found in the data directory)"),
         "train_limit": Field(0, int, _at_least(0), "train on a seeded random subset of this size (0: all)"),
         "test_limit": Field(0, int, _at_least(0), "evaluate on a seeded random subset of this size (0: all)"),
+        "split_seed": Field(-1, int, lambda v: None if -1 <= v < 2**31 else "-1 or an integer from 0 to 2**31 - 1",
+                            "seed of the carved validation split and of the train_limit/test_limit subsets "
+                            "(-1: training.seed); runs that differ only in training.seed share one split with it"),
     },
     "features": {
         "kind": Field("raw", str, _one_of("raw", "hog", "image"),
                       "raw: flat pixel vector; hog: HOG vector; image: (height, width, 1)"),
         "divide_by": Field(255.0, float, lambda v: None if v > 0 else "a positive number",
                            "pixels are divided by this (1.0 keeps 0-255)"),
+        "clahe": Field(0.0, float, _at_most(1.0),
+                       "contrast-limited adaptive histogram equalisation first (Zuiderveld 1994; 8 x 8 tiles): "
+                       "no grey level of a tile's histogram holds more than this share of its pixels "
+                       "(0: off; 0.01-0.03 usual)"),
         "hog": {
             "orientations": Field(8, int, _at_least(1)),
             "pixels_per_cell": Field(4, int, _at_least(1)),
@@ -217,6 +224,9 @@ SCHEMA: dict[str, Any] = {
         "warmup_epochs": Field(0.0, float, _non_negative, "cosine schedule: epochs of linear warm-up"),
         "label_smoothing": Field(0.0, float, _below(1.0),
                                  "categorical/binary cross-entropy against targets (1 - e) y + e / classes"),
+        "mixup": Field(0.0, float, _at_most(10.0),
+                       "mixup (Zhang et al. 2018): each training image and its target blended with another's, "
+                       "x = l x1 + (1 - l) x2, l ~ Beta(mixup, mixup) (0: off; 0.2-0.4 usual)"),
         "augmentation": {
             "rotation": Field(0.0, float, _below(180.0), "images: random rotation in [-r, r] degrees"),
             "zoom": Field(0.0, float, _below(1.0), "images: random zoom in [1 - z, 1 + z]"),
@@ -352,6 +362,19 @@ def _check_consistency(source: str, config: dict) -> None:
         raise _problem(source, f"training.augmentation.{intensity[0]}", augmentation[intensity[0]],
                        f"0 unless features.divide_by = 255: intensity changes work on images scaled to [0, 1], "
                        f"and divide_by = {features['divide_by']:g} does not scale them so")
+    if features["clahe"] and features["kind"] == "hog":
+        raise _problem(source, "features.clahe", features["clahe"],
+                       '0 with features.kind = "hog": HOG reads the images as they are')
+    if config["model"]["args"].get("equalize") and features["divide_by"] != 255.0:
+        raise _problem(source, "model.args.equalize", True,
+                       f"false unless features.divide_by = 255: equalisation counts grey levels of images scaled "
+                       f"to [0, 1], and divide_by = {features['divide_by']:g} does not scale them so")
+    if training["mixup"] and (training["loss"] == "sparse_categorical_crossentropy" or training["class_weight"] != "none"):
+        key, value, why = (("training.loss", training["loss"], "categorical_crossentropy or binary_crossentropy")
+                           if training["loss"] == "sparse_categorical_crossentropy"
+                           else ("training.class_weight", training["class_weight"], '"none"'))
+        raise _problem(source, key, value, f"{why} with training.mixup = {training['mixup']:g}: mixed images "
+                       "have mixed targets, which class indices and class weights cannot express")
     if augmentation["low_resolution"] >= min(size):
         raise _problem(source, "training.augmentation.low_resolution", augmentation["low_resolution"],
                        f"0 or a side below the image's ({size[0]}x{size[1]})")

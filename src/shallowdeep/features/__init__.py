@@ -9,11 +9,13 @@ from shallowdeep.features._hog import (
     hog_feature_size,
     hog_image,
 )
+from shallowdeep.features.contrast import clahe
 
 __all__ = [
     "BLOCK_NORMS",
     "HOG_VERSION",
     "cached_hog",
+    "clahe",
     "cell_histograms",
     "hog",
     "hog_feature_size",

@@ -21,7 +21,7 @@ from shallowdeep.models.augmentation import (
     RandomThickness, with_augmentation,
 )
 from shallowdeep.models.gradcam import GradCam, GradCamResult
-from shallowdeep.models.normalization import PerImageStandardization
+from shallowdeep.models.normalization import HistogramEqualization, PerImageStandardization
 from shallowdeep.models.registry import (
     ARGUMENT_CHECKS, ModelError, argument_problem, create_model, list_models, model_arguments, register_model,
 )
@@ -30,8 +30,9 @@ from shallowdeep.models.weights import LayerWeights, total_formula, weight_table
 
 def load_model(path: str | os.PathLike) -> keras.Model:
     """A saved ``.keras`` model, loaded with ``safe_mode=True`` (no arbitrary code from the file),
-    shallowdeep's own layers (augmentation, per-image standardisation) known."""
-    custom_objects = {**AUGMENTATION_LAYERS, "PerImageStandardization": PerImageStandardization}
+    shallowdeep's own layers (augmentation, per-image standardisation and equalisation) known."""
+    custom_objects = {**AUGMENTATION_LAYERS, "PerImageStandardization": PerImageStandardization,
+                      "HistogramEqualization": HistogramEqualization}
     return keras.saving.load_model(path, safe_mode=True, custom_objects=custom_objects)
 
 
@@ -39,6 +40,7 @@ __all__ = [
     "ARGUMENT_CHECKS",
     "GradCam",
     "GradCamResult",
+    "HistogramEqualization",
     "LayerWeights",
     "ModelError",
     "PerImageStandardization",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from shallowdeep.backend import keras
-from shallowdeep.models.normalization import PerImageStandardization
+from shallowdeep.models.normalization import HistogramEqualization, PerImageStandardization
 from shallowdeep.models.registry import ModelError, register_model
 
 
@@ -117,6 +117,7 @@ def convnet(
     dense: list[int] = (128,),
     dropout: float = 0.0,
     standardize: bool = False,
+    equalize: bool = False,
 ) -> keras.Model:
     """VGG-style network with batch normalisation, for the ``best`` suite.
 
@@ -134,6 +135,8 @@ def convnet(
 
     ``standardize``: each image standardised by its own mean and standard deviation first
     (:class:`~shallowdeep.models.normalization.PerImageStandardization`), after any augmentation.
+    ``equalize``: each image's histogram equalised first
+    (:class:`~shallowdeep.models.normalization.HistogramEqualization`; images scaled to [0, 1]).
     """
     blocks, dense = [list(block) for block in blocks], list(dense)
     if head not in ("flatten", "gap"):
@@ -155,7 +158,8 @@ def convnet(
         return keras.layers.Activation(activation, dtype=dtype, name=f"act_{name}")(x)
 
     inputs = keras.Input(shape=input_shape, name="input")
-    x = PerImageStandardization(dtype=dtype, name="standardize")(inputs) if standardize else inputs
+    x = HistogramEqualization(dtype=dtype, name="equalize")(inputs) if equalize else inputs
+    x = PerImageStandardization(dtype=dtype, name="standardize")(x) if standardize else x
     for b, block in enumerate(blocks, start=1):
         for c, count in enumerate(block, start=1):
             first = b == 1 and c == 1
