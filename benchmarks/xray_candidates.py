@@ -25,6 +25,14 @@ baseline's; the winner is the candidate with the best score, and only it is trai
 and 2 (``python benchmarks/best.py xray-best``). Per-image standardisation and the midpoint
 threshold rule were judged the same way.
 
+Round 2 (``ROUND_2``) starts from round 1's winner, ``xray-best``, with the same score and the same
+rule: the levers of issue 15 round 1 left out (width, depth, resolution 96, longer training,
+histogram equalisation, mixup, test-time augmentation, a seed ensemble on one split), each alone,
+then the ones not scoring below ``round2-base`` together. Test-time augmentation and the ensemble
+change how a trained model is read, not how it is trained: each averages P(pneumonia) (over views
+of an image, or over models) on validation, shifted validation and test alike, and chooses its
+threshold on the averaged validation scores.
+
 The official test set is then read once per finished candidate, to report it; nothing here reads
 it to choose. Every candidate's figures, failures included, go to
 benchmarks/results/xray_candidates.json as soon as it finishes (a rerun skips candidates already
@@ -34,18 +42,20 @@ measured with the same settings), and the table this prints goes to benchmarks/R
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
 
 from shallowdeep import storage
 from shallowdeep.backend import environment, keras, resolve_precision
-from shallowdeep.evaluation import classification_metrics, predict_probabilities, youden_best
+from shallowdeep.evaluation import choose_threshold, classification_metrics, predict_probabilities, youden_best
 from shallowdeep.experiments import load_experiment
 from shallowdeep.prepare import features_from_images, load_images
 from shallowdeep.runs import Run
@@ -63,6 +73,25 @@ class Candidate:
     change: str
     overrides: tuple[str, ...]
     base: str = BASE
+    #: Test-time augmentation: P(pneumonia) is the mean over these :data:`VIEWS` of each image, on
+    #: validation (threshold included), shifted validation and test alike.
+    views: tuple[str, ...] = ()
+    #: Judge the model of this other candidate (same experiment) instead of training one.
+    model_of: str | None = None
+    #: A seed ensemble: the recipe trained with each of these ``training.seed`` on one split (the
+    #: run's seed as ``dataset.split_seed``), P(pneumonia) the mean of the members'.
+    members: tuple[int, ...] = ()
+
+    def experiments(self, seed: int) -> list:
+        """The experiment trained for this candidate with ``seed``, one per member of an ensemble."""
+        if not self.members:
+            return [load_experiment(self.base, [*self.overrides, f"training.seed={seed}"])]
+        return [load_experiment(self.base, [*self.overrides, f"dataset.split_seed={seed}", f"training.seed={member}"])
+                for member in self.members]
+
+    def digest(self, seed: int) -> str:
+        digests = [experiment.digest() for experiment in self.experiments(seed)]
+        return digests[0] if len(digests) == 1 else hashlib.sha256(" ".join(digests).encode()).hexdigest()[:16]
 
 
 #: The candidates in the order they were tried; a later one may combine earlier ones that helped.
@@ -100,6 +129,33 @@ CANDIDATES |= {
                               "training.augmentation.low_resolution=24")),
 }
 
+#: Round 2 (session of 2026-12-03): the levers of the issue not tried in round 1, each on the round's
+#: winner, ``xray-best``. Same score and same rule, fixed before any of them finished: each lever
+#: alone; then every lever whose score is not below ``xray-best``'s, combined; the best score wins,
+#: and only a winner other than ``xray-best`` itself is trained with seeds 1 and 2.
+ROUND_2 = "xray-best"
+CANDIDATES |= {
+    "round2-base": Candidate("none", "xray-best: round 1's winner, retrained", (), ROUND_2),
+    "wider": Candidate("capacity", "twice the filters in every block (32 to 256)",
+                       ("model.args.blocks=[[32, 32], [64, 64], [128, 128], [256, 256]]",), ROUND_2),
+    "deeper": Candidate("capacity", "three convolutions per block instead of two",
+                        ("model.args.blocks=[[16, 16, 16], [32, 32, 32], [64, 64, 64], [128, 128, 128]]",), ROUND_2),
+    "res96": Candidate("resolution", "96 x 96 instead of 64 x 64 (blur and low resolution scaled)",
+                       ("dataset.image_size=[96, 96]", "training.augmentation.blur=1.125",
+                        "training.augmentation.low_resolution=36"), ROUND_2),
+    "longer": Candidate("capacity", "50 epochs instead of 25", ("training.epochs=50",), ROUND_2),
+    "equalized": Candidate("intensity", "each image's histogram equalised (its own grey-level distribution function)",
+                           ("model.args.equalize=true",), ROUND_2),
+    "mixup": Candidate("regularisation", "mixup, l ~ Beta(0.2, 0.2)", ("training.mixup=0.2",), ROUND_2),
+    "clahe": Candidate("intensity", "CLAHE before the model (8 x 8 tiles, scikit-image's usual clip limit 0.01)",
+                       ("features.clahe=0.01",), ROUND_2),
+    "tta": Candidate("inference", "round2-base's model, each image read as the mean of 5 views (as is, zoomed "
+                     "0.9 and 1.1, shifted 5 % left and right)", (), ROUND_2,
+                     views=("as is", "zoom 0.9", "zoom 1.1", "5 % left", "5 % right"), model_of="round2-base"),
+    "ensemble": Candidate("ensemble", "3 models of xray-best (training seeds 0, 1, 2 on one split), their "
+                          "P(pneumonia) averaged", (), ROUND_2, members=(0, 1, 2)),
+}
+
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.BILINEAR), np.float32)
@@ -116,6 +172,17 @@ def _zoom(image: np.ndarray, factor: float) -> np.ndarray:
     out = np.zeros((height, width), np.float32)
     top, left = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
     out[top:top + small.shape[0], left:left + small.shape[1]] = small
+    return out
+
+
+def _shift(image: np.ndarray, fraction: float) -> np.ndarray:
+    """The image moved right by ``fraction`` of its width (left if negative), the gap left black."""
+    step = round(fraction * image.shape[1])
+    out = np.zeros_like(image, dtype=np.float32)
+    if step >= 0:
+        out[:, step:] = image[:, :image.shape[1] - step]
+    else:
+        out[:, :step] = image[:, -step:]
     return out
 
 
@@ -164,15 +231,34 @@ SHIFTS = {
 }
 
 
-def shifted_validation(model, experiment, images: np.ndarray, labels: np.ndarray, threshold: float,
-                       midpoint: float) -> dict:
+#: The views of an image that test-time augmentation averages over: changes the model met while training.
+VIEWS = {
+    "as is": lambda image: image,
+    "zoom 0.9": lambda image: _zoom(image, 0.9),
+    "zoom 1.1": lambda image: _zoom(image, 1.1),
+    "5 % left": lambda image: _shift(image, -0.05),
+    "5 % right": lambda image: _shift(image, 0.05),
+}
+
+
+def _changed(images: np.ndarray, change) -> np.ndarray:
+    return np.round(np.stack([np.clip(change(image.astype(np.float32)), 0, 255) for image in images])).astype(np.uint8)
+
+
+def probabilities(models: list, experiment, images: np.ndarray, views: tuple[str, ...] = ()) -> np.ndarray:
+    """Class probabilities of uint8 ``images``: the mean over ``models`` and over ``views`` (none: as is)."""
+    seen = [features_from_images(_changed(images, VIEWS[view]), experiment) for view in views] or \
+        [features_from_images(images, experiment)]
+    return np.mean([predict_probabilities(model, x) for model in models for x in seen], axis=0)
+
+
+def shifted_validation(models: list, experiment, images: np.ndarray, labels: np.ndarray, threshold: float,
+                       midpoint: float, views: tuple[str, ...] = ()) -> dict:
     """Balanced accuracy, sensitivity, specificity and ROC AUC on each shifted copy of validation at
     ``threshold``; and the balanced accuracy at the other rule's threshold, ``midpoint``."""
     out = {}
     for name, shift in SHIFTS.items():
-        changed = np.stack([np.clip(shift(image.astype(np.float32)), 0, 255) for image in images])
-        x = features_from_images(np.round(changed).astype(np.uint8), experiment)
-        p = predict_probabilities(model, x)
+        p = probabilities(models, experiment, _changed(images, shift), views)
         figures = classification_metrics(labels, p, experiment.class_names, threshold)
         at_midpoint = classification_metrics(labels, p, experiment.class_names, midpoint)
         out[name] = {"balanced_accuracy": (figures["sensitivity"] + figures["specificity"]) / 2,
@@ -191,42 +277,77 @@ KEPT = ("accuracy", "sensitivity", "specificity", "roc_auc", "threshold")
 
 
 def measure(name: str, candidate: Candidate, seed: int) -> dict:
-    """Train the candidate from scratch (or take its run finished before an interruption), then
+    """Train the candidate from scratch (or take its runs finished before an interruption), then
     judge it (:func:`judge`)."""
-    experiment = load_experiment(candidate.base, [*candidate.overrides, f"training.seed={seed}"])
-    folder = RUNS / "xray-candidates" / name
-    run = Run.find_finished(folder, experiment)
+    folder = RUNS / "xray-candidates" / (candidate.model_of or name)
+    experiments, runs, trained = candidate.experiments(seed), [], False
     started = time.perf_counter()
-    if run is None:
-        run = train(experiment, runs_dir=folder, progress=False)
-        return judge(name, candidate, run, experiment, time.perf_counter() - started)
-    print(f"{name}: judging the run finished at {run.path}", flush=True)
-    return judge(name, candidate, run, experiment, None)
+    for experiment in experiments:
+        run = Run.find_finished(folder, experiment)
+        if run is None:
+            run, trained = train(experiment, runs_dir=folder, progress=False), True
+        else:
+            print(f"{name}: judging the run finished at {run.path}", flush=True)
+        runs.append(run)
+    return judge(name, candidate, runs, experiments[0], time.perf_counter() - started if trained else None)
 
 
-def judge(name: str, candidate: Candidate, run: Run, experiment, total_seconds: float | None) -> dict:
-    """A finished candidate's figures: validation, shifted validation, and the test set, read once."""
-    metrics = run.metrics
+def judge(name: str, candidate: Candidate, runs: list[Run], experiment, total_seconds: float | None) -> dict:
+    """A finished candidate's figures: validation, shifted validation, and the test set, read once.
+    ``runs``: its one run, or an ensemble's members (all on ``experiment``'s split)."""
+    metrics = runs[0].metrics
     splits = load_images(experiment, progress=False)
     val_images, val_labels = splits.val
-    threshold = metrics["validation"]["threshold"]
-    predictions = run.predictions
+    predictions = runs[0].predictions
+    validation, test = ({k: metrics["validation"][k] for k in KEPT}, {k: metrics["test"][k] for k in KEPT})
+    models = [run.model for run in runs]
+    inference = {}
+    if candidate.views or len(runs) > 1:
+        started = time.perf_counter()
+        validation, test, predictions = _averaged(models, experiment, splits, candidate.views)
+        inference = {"views": list(candidate.views), "members": list(candidate.members),
+                     "validation_and_test_inference_seconds": round(time.perf_counter() - started, 1)}
+    threshold = validation["threshold"]
     midpoint = midpoint_threshold(predictions.val_labels, predictions.val_probabilities[:, 1].astype(np.float64))
-    shifted = shifted_validation(run.model, experiment, val_images, val_labels.astype(np.int64), threshold, midpoint)
+    shifted = shifted_validation(models, experiment, val_images, val_labels.astype(np.int64), threshold, midpoint,
+                                 candidate.views)
     keras.backend.clear_session()
     return {
         "candidate": name, "lever": candidate.lever, "change": candidate.change, "base": candidate.base,
-        "overrides": list(candidate.overrides), "seed": experiment["training"]["seed"],
-        "digest": experiment.digest(), "shallowdeep": __version__, "run_dir": str(run.path),
-        "params": metrics["params"], "epochs": metrics["epochs"],
-        "training_seconds": round(metrics["training_seconds"], 1), "total_seconds": None if total_seconds is None else round(total_seconds, 1),
-        "validation": {k: metrics["validation"][k] for k in KEPT},
+        "overrides": list(candidate.overrides), "seed": seed_of(experiment),
+        "digest": candidate.digest(seed_of(experiment)), "shallowdeep": __version__,
+        "run_dir": str(runs[0].path) if len(runs) == 1 else [str(run.path) for run in runs],
+        "params": sum(run.metrics["params"] for run in runs), "epochs": metrics["epochs"],
+        "training_seconds": round(sum(run.metrics["training_seconds"] for run in runs), 1),
+        "total_seconds": None if total_seconds is None else round(total_seconds, 1),
+        "validation": validation,
         "shifted_validation": {"mean": _summary(shifted), "cases": shifted},
         "selection_score": _summary(shifted)["balanced_accuracy"],
         # Reported, never used to choose: the test set read once, at the end of training.
-        "test": {k: metrics["test"][k] for k in KEPT},
+        "test": test,
         "test_at_youden_midpoint": _midpoint_figures(predictions, experiment),
+        **inference,
     }
+
+
+def seed_of(experiment) -> int:
+    """The seed a candidate was run with: its split's (an ensemble's members differ in training.seed)."""
+    split_seed = experiment["dataset"]["split_seed"]
+    return split_seed if split_seed >= 0 else experiment["training"]["seed"]
+
+
+def _averaged(models: list, experiment, splits, views: tuple[str, ...]):
+    """Validation and test figures (and predictions) when P(pneumonia) is the mean over ``models`` and
+    ``views``; the threshold is Youden's on the averaged validation scores, as for a plain model."""
+    p_val = probabilities(models, experiment, splits.val[0], views)
+    p_test = probabilities(models, experiment, splits.test[0], views)
+    labels_val, labels_test = splits.val[1].astype(np.int64), splits.test[1].astype(np.int64)
+    threshold = choose_threshold(labels_val, p_val[:, 1])
+    validation = classification_metrics(labels_val, p_val, experiment.class_names, threshold)
+    test = classification_metrics(labels_test, p_test, experiment.class_names, threshold)
+    averaged = SimpleNamespace(val_labels=labels_val, val_probabilities=p_val,
+                               test_labels=labels_test, test_probabilities=p_test)
+    return {k: validation[k] for k in KEPT}, {k: test[k] for k in KEPT}, averaged
 
 
 def _midpoint_figures(predictions, experiment) -> dict:
@@ -319,8 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict = document.get("runs", {})
     for name in args.candidates or CANDIDATES:
         candidate = CANDIDATES[name]
-        digest = load_experiment(candidate.base, [*candidate.overrides, f"training.seed={args.seed}"]).digest()
-        key = f"{name}/seed{args.seed}/{digest}"
+        key = f"{name}/seed{args.seed}/{candidate.digest(args.seed)}"
         if key in runs:
             print(f"{name}: already measured, skipped", flush=True)
             continue
