@@ -27,7 +27,7 @@ threshold rule were judged the same way.
 
 Round 2 (``ROUND_2``) starts from round 1's winner, ``xray-best``, with the same score and the same
 rule: the levers of issue 15 round 1 left out (width, depth, resolution 96, longer training,
-histogram equalisation, mixup, test-time augmentation, a seed ensemble on one split), each alone,
+histogram equalisation, CLAHE, mixup, test-time augmentation, a seed ensemble on one split), each alone,
 then the ones not scoring below ``round2-base`` together. Test-time augmentation and the ensemble
 change how a trained model is read, not how it is trained: each averages P(pneumonia) (over views
 of an image, or over models) on validation, shifted validation and test alike, and chooses its
