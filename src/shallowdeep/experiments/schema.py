@@ -357,24 +357,26 @@ def _check_consistency(source: str, config: dict) -> None:
     if active and features["kind"] != "image":
         raise _problem(source, f"training.augmentation.{active[0]}", augmentation[active[0]],
                        f"0: augmentation warps images, and features.kind = {features['kind']!r} is not \"image\"")
-    intensity = [key for key in ("contrast", "brightness", "gamma") if augmentation[key]]
-    if intensity and features["divide_by"] != 255.0:
-        raise _problem(source, f"training.augmentation.{intensity[0]}", augmentation[intensity[0]],
-                       f"0 unless features.divide_by = 255: intensity changes work on images scaled to [0, 1], "
-                       f"and divide_by = {features['divide_by']:g} does not scale them so")
+    # Grey-level changes and equalisation read pixels as fractions of white.
+    on_unit_scale = [(f"training.augmentation.{key}", augmentation[key], "0")
+                     for key in ("contrast", "brightness", "gamma") if augmentation[key]]
+    if config["model"]["args"].get("equalize"):
+        on_unit_scale.append(("model.args.equalize", True, "false"))
+    if on_unit_scale and features["divide_by"] != 255.0:
+        key, value, off = on_unit_scale[0]
+        raise _problem(source, key, value, f"{off} unless features.divide_by = 255: it works on images scaled to "
+                       f"[0, 1], and divide_by = {features['divide_by']:g} does not scale them so")
     if features["clahe"] and features["kind"] == "hog":
         raise _problem(source, "features.clahe", features["clahe"],
                        '0 with features.kind = "hog": HOG reads the images as they are')
-    if config["model"]["args"].get("equalize") and features["divide_by"] != 255.0:
-        raise _problem(source, "model.args.equalize", True,
-                       f"false unless features.divide_by = 255: equalisation counts grey levels of images scaled "
-                       f"to [0, 1], and divide_by = {features['divide_by']:g} does not scale them so")
-    if training["mixup"] and (training["loss"] == "sparse_categorical_crossentropy" or training["class_weight"] != "none"):
-        key, value, why = (("training.loss", training["loss"], "categorical_crossentropy or binary_crossentropy")
-                           if training["loss"] == "sparse_categorical_crossentropy"
-                           else ("training.class_weight", training["class_weight"], '"none"'))
-        raise _problem(source, key, value, f"{why} with training.mixup = {training['mixup']:g}: mixed images "
-                       "have mixed targets, which class indices and class weights cannot express")
+    if training["mixup"]:
+        why = (f"with training.mixup = {training['mixup']:g}: mixed images have mixed targets, which class "
+               "indices and class weights cannot express")
+        if training["loss"] == "sparse_categorical_crossentropy":
+            raise _problem(source, "training.loss", training["loss"],
+                           f"categorical_crossentropy or binary_crossentropy {why}")
+        if training["class_weight"] != "none":
+            raise _problem(source, "training.class_weight", training["class_weight"], f'"none" {why}')
     if augmentation["low_resolution"] >= min(size):
         raise _problem(source, "training.augmentation.low_resolution", augmentation["low_resolution"],
                        f"0 or a side below the image's ({size[0]}x{size[1]})")
