@@ -45,18 +45,32 @@ from shallowdeep.experiments import load_experiment, suite_members  # noqa: E402
 from shallowdeep.prepare import prepare_data  # noqa: E402
 from shallowdeep.runs import Run  # noqa: E402
 from shallowdeep.storage import write_json  # noqa: E402
-from shallowdeep.training import EpochCheckpoint, build_model, class_weights, compile_model, targets  # noqa: E402
+from shallowdeep.training import build_model, class_weights, compile_model, epoch_plan, random_state, targets  # noqa: E402
+from shallowdeep.epochs import epoch_runner  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 # -- 1. overhead ------------------------------------------------------------------------------------
 
-def _images_per_second(model, x, y, batch: int, steps: int, class_weight, callbacks=()) -> float:
+_RUNNERS: dict = {}
+
+
+def _images_per_second(model, x, y, batch: int, steps: int, class_weight, run: Run | None = None) -> float:
+    """Plain Keras' ``fit``; with ``run``, the epoch as shallowdeep trains it (the compiled loop of
+    shallowdeep.epochs, one batch per call as plain Keras does by default) and its checkpoint."""
     count = min(batch * steps, len(x))
+    if run is not None and (id(model), count) not in _RUNNERS:  # built and traced once, as a run does
+        labels = y[:count].argmax(-1) if y.shape[1] > 1 else y[:count, 0].astype(int)
+        sample_weight = None if class_weight is None else np.array([class_weight[c] for c in labels], np.float32)
+        _RUNNERS[id(model), count] = epoch_runner(model, x[:count], y[:count], sample_weight, x[:batch], y[:batch],
+                                                  batch_size=batch, steps_per_call=1)
     start = time.perf_counter()
-    model.fit(x[:count], y[:count], batch_size=batch, epochs=1, verbose=0, shuffle=True,
-              class_weight=class_weight, callbacks=list(callbacks))
+    if run is None:
+        model.fit(x[:count], y[:count], batch_size=batch, epochs=1, verbose=0, shuffle=True, class_weight=class_weight)
+    else:
+        _RUNNERS[id(model), count].train_epoch(epoch_plan(count, 0, 0))
+        run.save_checkpoint(model, [{"epoch": 1}], random_state=random_state(model))
     return count / (time.perf_counter() - start)
 
 
@@ -86,7 +100,7 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
         assert contenders["plain_keras"].count_params() == ours.count_params(), name
     contenders["shallowdeep"] = ours
     with tempfile.TemporaryDirectory() as runs_dir:
-        checkpoint = EpochCheckpoint(Run.create(runs_dir, experiment, environment(resolve_precision(precision))), [])
+        run = Run.create(runs_dir, experiment, environment(resolve_precision(precision)))
         for model in contenders.values():  # warm-up: tracing and the first allocations
             _images_per_second(model, x, y, batch, 5, weights)
         speeds: dict[str, list[float]] = {label: [] for label in contenders}
@@ -95,8 +109,8 @@ def measure_training(name: str, precision: str, steps: int | None, repeats: int,
             # one freed, which favours it when an epoch copies a large array.
             order = list(contenders.items())
             for label, model in order if repeat % 2 == 0 else reversed(order):
-                callbacks = [checkpoint] if label == "shallowdeep" else []
-                speeds[label].append(_images_per_second(model, x, y, batch, steps, weights, callbacks))
+                speeds[label].append(_images_per_second(model, x, y, batch, steps, weights,
+                                                        run if label == "shallowdeep" else None))
     result = {"preset": name, "precision": precision, "batch_size": batch, "steps": steps, "repeats": repeats,
               "params": int(ours.count_params())}
     for label, values in speeds.items():

@@ -19,7 +19,7 @@ LAYERS = [
     {"plots"},
     {"models"},
     {"experiments"},
-    {"prepare", "evaluation"},
+    {"prepare", "evaluation", "epochs"},
     {"runs"},
     {"training", "predict", "generalisation"},
     {"estimates", "sweeps"},

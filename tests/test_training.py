@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 
 from shallowdeep.backend import keras
+from shallowdeep.epochs import gather_batch
 from shallowdeep.evaluation import choose_threshold, metrics_from_predictions, predict_probabilities
 from shallowdeep.experiments import ConfigError, list_presets, load_experiment, suite_members
 from shallowdeep.prepare import prepare_data
 from shallowdeep.runs import Run
-from shallowdeep.training import class_weights, learning_rate, mixup, train
+from shallowdeep.training import class_weights, epoch_plan, learning_rate, train
 
 pytestmark = pytest.mark.slow  # every test here trains a model
 
@@ -155,20 +156,31 @@ def test_a_trained_run_s_threshold_is_youden_s_on_its_own_validation_predictions
     assert len(predictions.val_labels) == sum(run.metrics["class_counts"]["validation"])
 
 
-def test_mixup_blends_each_image_and_its_target_with_the_same_weight_and_replays_by_epoch():
+def test_an_epoch_s_order_and_mixup_are_drawn_from_seed_and_epoch_alone():
+    plan = epoch_plan(64, seed=3, epoch=5)
+    assert sorted(plan.order) == list(range(64)) and plan.partners is None
+    np.testing.assert_array_equal(epoch_plan(64, seed=3, epoch=5).order, plan.order)  # a resumed run replays it
+    assert not np.array_equal(epoch_plan(64, seed=3, epoch=6).order, plan.order)
+    mixed = epoch_plan(64, seed=3, epoch=5, mixup=0.4)
+    np.testing.assert_array_equal(mixed.order, plan.order)  # mixup leaves the order alone
+    assert sorted(mixed.partners) == list(range(64)) and np.all((mixed.weights >= 0) & (mixed.weights <= 1))
+    np.testing.assert_array_equal(epoch_plan(64, seed=3, epoch=5, mixup=0.4).weights, mixed.weights)
+
+
+def test_mixup_blends_each_image_and_its_target_with_the_same_weight():
     """Image i, all of value i, with target i: after mixup each image is still uniform, its value is
     a convex blend of two images, and its target is the very same blend."""
     count = 64
     x = np.broadcast_to(np.arange(count, dtype=np.float32)[:, None, None, None], (count, 4, 4, 1)).copy()
     y = np.arange(count, dtype=np.float32)[:, None]
-    mixed_x, mixed_y = mixup(x, y, alpha=0.4, seed=3, epoch=5)
+    plan = epoch_plan(count, seed=3, epoch=5, mixup=0.4)
+    mixed_x, mixed_y = (keras.ops.convert_to_numpy(a) for a in
+                        gather_batch(x, y, None, plan.order, plan.partners, plan.weights))
     np.testing.assert_allclose(mixed_x, np.broadcast_to(mixed_y[:, :, None, None], x.shape), rtol=1e-6)
-    assert mixed_y.min() >= 0 and mixed_y.max() <= count - 1 and not np.allclose(mixed_y, y)
-    again_x, _ = mixup(x, y, alpha=0.4, seed=3, epoch=5)
-    np.testing.assert_array_equal(again_x, mixed_x)  # (seed, epoch) alone: a resumed run mixes the same
-    assert not np.array_equal(mixup(x, y, alpha=0.4, seed=3, epoch=6)[0], mixed_x)
+    assert mixed_y.min() >= 0 and mixed_y.max() <= count - 1 and not np.allclose(mixed_y, y[plan.order])
     one_hot = np.eye(4, dtype=np.float32)[np.arange(count) % 4]
-    assert np.allclose(mixup(x, one_hot, 0.4, 0, 0)[1].sum(axis=1), 1.0)  # mixed one-hot rows stay distributions
+    mixed_one_hot = keras.ops.convert_to_numpy(gather_batch(x, one_hot, None, plan.order, plan.partners, plan.weights)[1])
+    assert np.allclose(mixed_one_hot.sum(axis=1), 1.0)  # mixed one-hot rows stay distributions
 
 
 def test_a_mixup_run_trains_and_mixup_refuses_what_cannot_take_mixed_targets(real_data_dir, tmp_path):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from shallowdeep.backend import environment, keras, resolve_precision, set_random_seed, steps_per_call
+from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.evaluation import evaluate_model
 from shallowdeep.experiments import OPTIMIZERS, ConfigError, Experiment
 from shallowdeep.models import ModelError, create_model, with_augmentation
@@ -110,32 +111,28 @@ def targets(labels: np.ndarray, experiment: Experiment, classes: int) -> np.ndar
     """Labels in the form the loss expects: one-hot, a column of floats, or class indices."""
     loss = experiment["training"]["loss"]
     if loss == "categorical_crossentropy":
-        return keras.utils.to_categorical(labels, classes)
+        return keras.utils.to_categorical(labels, classes).astype(np.float32)
     if loss == "binary_crossentropy":
         return labels.astype(np.float32)[:, None]
     return labels
 
 
-def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
-    """The order in which epoch ``epoch`` visits the ``count`` training examples: a permutation
-    drawn from ``(seed, epoch)`` alone, so that a resumed run visits them as the uninterrupted run
-    would have (Keras' own shuffling draws from a generator whose position a restart loses)."""
-    return np.random.default_rng([seed, epoch]).permutation(count)
+def epoch_plan(count: int, seed: int, epoch: int, mixup: float = 0.0) -> EpochPlan:
+    """The order in which epoch ``epoch`` visits the ``count`` training examples, and with
+    ``mixup`` > 0 what each is blended with, drawn from ``(seed, epoch)`` alone: a resumed run visits
+    and mixes them as the uninterrupted run would have (Keras' own shuffling draws from a generator
+    whose position a restart loses).
 
-
-def mixup(x: np.ndarray, y: np.ndarray, alpha: float, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization"): each example blended
-    with a partner drawn from the same epoch, ``l x_i + (1 - l) x_j`` and ``l y_i + (1 - l) y_j``,
-    with ``l ~ Beta(alpha, alpha)`` drawn per example. Drawn from ``(seed, epoch)`` alone, like
-    :func:`epoch_order`, so a resumed run mixes as the uninterrupted one would. ``y``: float targets
-    (one-hot rows or a column of 0/1)."""
+    Mixup (Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization"): the example at position
+    ``i`` is blended with the one at a position drawn from the same epoch,
+    ``l x_i + (1 - l) x_j`` and ``l y_i + (1 - l) y_j``, ``l ~ Beta(mixup, mixup)`` drawn per example.
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(count)
+    if not mixup:
+        return EpochPlan(order)
     rng = np.random.default_rng([seed, epoch, 1])
-    weight = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
-    partner = rng.permutation(len(x))
-    image_weight = weight.reshape((-1,) + (1,) * (x.ndim - 1))
-    target_weight = weight.reshape((-1,) + (1,) * (y.ndim - 1))
-    return (image_weight * x + (1 - image_weight) * x[partner],
-            target_weight * y + (1 - target_weight) * y[partner])
+    weights = rng.beta(mixup, mixup, size=count).astype(np.float32)
+    return EpochPlan(order, partners=order[rng.permutation(count)], weights=weights)
 
 
 def random_state(model: keras.Model) -> list[list[int]]:
@@ -161,29 +158,12 @@ def restore_random_state(model: keras.Model, state: list[list[int]] | None) -> N
         variable.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: record its metrics and wall time, then checkpoint the run (the model, its
-    optimizer and the state of its random generators)."""
-
-    def __init__(self, run: Run, history: list[dict[str, float]]):
-        super().__init__()
-        self.run, self.history = run, history
-        self.started = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k in HISTORY_COLUMNS}}
-        row["seconds"] = time.perf_counter() - self.started
-        self.history.append(row)
-        self.run.save_checkpoint(self.model, self.history, random_state=random_state(self.model))
-
-
-def _verbosity(progress: bool) -> int:
+def _progress_bar(progress: bool, epoch: int, epochs: int, batches: int) -> keras.utils.Progbar | None:
+    """Keras' bar for an epoch: live on a terminal, one line per epoch in logs, none without progress."""
     if not progress:
-        return 0
-    return 1 if sys.stdout.isatty() else 2  # a live bar on a terminal, one line per epoch in logs
+        return None
+    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+    return keras.utils.Progbar(batches, verbose=1 if sys.stdout.isatty() else 2, stateful_metrics=HISTORY_COLUMNS)
 
 
 def train(
@@ -222,18 +202,30 @@ def train(
 
     classes = len(data.class_names)
     weights = class_weights(experiment, data.y_train, data.class_names)
-    y_train, validation = targets(data.y_train, experiment, classes), (data.x_val, targets(data.y_val, experiment, classes))
-    checkpoint = EpochCheckpoint(run, history)
+    runner = epoch_runner(
+        model, data.x_train, targets(data.y_train, experiment, classes),
+        None if weights is None else np.array([weights[c] for c in range(classes)], dtype=np.float32)[data.y_train],
+        data.x_val, targets(data.y_val, experiment, classes),
+        batch_size=training["batch_size"], steps_per_call=training["steps_per_execution"],
+    )
+    callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
+    model.stop_training = False
     for epoch in range(epochs_done, training["epochs"]):
-        order = epoch_order(len(y_train), training["seed"], epoch)
-        x, y = data.x_train[order], y_train[order]
-        if training["mixup"]:
-            x, y = mixup(x, y, training["mixup"], training["seed"], epoch)
-        model.fit(
-            x, y, batch_size=training["batch_size"], epochs=epoch + 1,
-            initial_epoch=epoch, validation_data=validation, class_weight=weights, shuffle=False,
-            verbose=_verbosity(progress), callbacks=[checkpoint, *callbacks],
-        )
+        started = time.perf_counter()
+        callback_list.on_epoch_begin(epoch)
+        bar = _progress_bar(progress, epoch, training["epochs"], runner.batches)
+        logs = runner.train_epoch(epoch_plan(len(data.y_train), training["seed"], epoch, training["mixup"]),
+                                  (lambda done: bar.update(done, finalize=False)) if bar else None)
+        logs.update({f"val_{name}": value for name, value in runner.validate().items()})
+        row = {"epoch": epoch + 1, **{k: v for k, v in logs.items() if k in HISTORY_COLUMNS}}
+        row["seconds"] = time.perf_counter() - started
+        if bar:
+            bar.update(runner.batches, values=[(k, v) for k, v in logs.items() if k in HISTORY_COLUMNS], finalize=True)
+        history.append(row)
+        run.save_checkpoint(model, history, random_state=random_state(model))
+        callback_list.on_epoch_end(epoch, logs)  # after the checkpoint: a callback may end the run here
+        if model.stop_training:
+            break
     evaluation_started = time.perf_counter()
     evaluation = evaluate_model(model, experiment, data)
     run.write_results(model, evaluation, {

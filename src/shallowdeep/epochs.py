@@ -1,0 +1,281 @@
+"""An epoch of training or validation as a few compiled calls over data placed on the device once.
+
+Calling Keras' ``fit`` once per epoch (which a resumable run with its own epoch order needs) pays
+fixed costs each epoch that grow, relative to the arithmetic, with the hardware's speed: a
+shuffled copy of the training set on the host, a new data adapter that copies it again (and,
+on a GPU, sends it over), ``fit`` and ``evaluate`` started anew, and on PyTorch and JAX a call
+into the backend per batch. Here:
+
+- the training and validation arrays are placed on the device once per run
+  (``keras.ops.convert_to_tensor``: the default device of the backend; on a CPU, PyTorch and
+  TensorFlow use the NumPy array's memory as it is);
+- an epoch is a vector of indices (its order, drawn on the host from ``(seed, epoch)`` by the
+  caller; 4 bytes an example) and, with mixup, each example's partner and weight; each batch is
+  gathered and blended on the device;
+- the model's own train and test steps (Keras': loss, class weights, metrics, loss scaling) run
+  ``steps_per_call`` batches per compiled call: a ``tf.function`` loop on TensorFlow, one
+  ``jax.jit`` function with ``lax.fori_loop`` over the model's stateless step on JAX. PyTorch runs
+  one batch per Python call, gathered on the device (Keras' PyTorch trainer has no multi-step
+  call, and ``torch.compile`` of a Keras step was not measured to pay for its compile time here).
+
+A run trains on the same batches as with ``fit`` (the last one smaller when the batch size does
+not divide the examples), with the same loss, weights and metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from shallowdeep.backend import keras
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """The examples an epoch visits, in order, and with mixup the partner and weight of each.
+
+    With mixup, example ``order[i]`` is blended with ``partners[i]``: ``w x_a + (1 - w) x_b`` and
+    the same for targets, ``w = weights[i]`` (indices into the training arrays).
+    """
+
+    order: np.ndarray
+    partners: np.ndarray | None = None
+    weights: np.ndarray | None = None
+
+
+def _blocks(length: int, batch_size: int, steps_per_call: int) -> list[tuple[int, int, int]]:
+    """(first example, batches, batch size) of each call over ``length`` examples: full calls of
+    ``steps_per_call`` batches, then what is left of full batches, then the smaller last batch."""
+    full_batches, rest = divmod(length, batch_size)
+    calls = [(start * batch_size, min(steps_per_call, full_batches - start), batch_size)
+             for start in range(0, full_batches, steps_per_call)]
+    if rest:
+        calls.append((full_batches * batch_size, 1, rest))
+    return calls
+
+
+def gather_batch(x, y, w, indices, partners=None, weights=None):
+    """The batch at ``indices`` of the arrays ``x``, ``y`` (and sample weights ``w``), blended with
+    the examples at ``partners`` where mixup is on."""
+    take = keras.ops.take
+    batch_x, batch_y = take(x, indices, axis=0), take(y, indices, axis=0)
+    if partners is not None:
+        x_weight = keras.ops.reshape(weights, (-1,) + (1,) * (len(batch_x.shape) - 1))
+        y_weight = keras.ops.reshape(weights, (-1,) + (1,) * (len(batch_y.shape) - 1))
+        batch_x = x_weight * batch_x + (1 - x_weight) * take(x, partners, axis=0)
+        batch_y = y_weight * batch_y + (1 - y_weight) * take(y, partners, axis=0)
+    return (batch_x, batch_y) if w is None else (batch_x, batch_y, take(w, indices, axis=0))
+
+
+class EpochRunner:
+    """Trains and validates one compiled model over arrays placed on the device once.
+
+    ``sample_weight`` (one per training example, from class weights) may be None. ``progress`` of
+    :meth:`train_epoch` is called with the number of batches done after each compiled call.
+    """
+
+    def __init__(self, model: keras.Model, x_train: np.ndarray, y_train: np.ndarray,
+                 sample_weight: np.ndarray | None, x_val: np.ndarray, y_val: np.ndarray, *,
+                 batch_size: int, steps_per_call: int):
+        self.model = model
+        self.batch_size = batch_size
+        self.steps_per_call = steps_per_call
+        self.train_size, self.val_size = len(x_train), len(x_val)
+        to_device = keras.ops.convert_to_tensor
+        weights = None if sample_weight is None else to_device(np.asarray(sample_weight, dtype=np.float32))
+        self.train_arrays = (to_device(x_train), to_device(y_train), weights)
+        self.val_arrays = (to_device(x_val), to_device(y_val), None)
+        # The variables of the model, its optimizer, loss and metrics must exist before the first
+        # compiled call (a compiled loop cannot create them); Keras' fit builds them so too.
+        model._symbolic_build(data_batch=(x_train[:batch_size], y_train[:batch_size]))
+
+    @property
+    def batches(self) -> int:
+        """Batches in a training epoch."""
+        return -(-self.train_size // self.batch_size)
+
+    def train_epoch(self, plan: EpochPlan, progress: Callable[[int], None] | None = None) -> dict[str, float]:
+        """One epoch in ``plan``'s order; the epoch's mean loss and metrics."""
+        mixed = plan.partners is not None
+        order = np.asarray(plan.order, dtype=np.int32)
+        partners = np.asarray(plan.partners, dtype=np.int32) if mixed else None
+        weights = np.asarray(plan.weights, dtype=np.float32) if mixed else None
+        self.model.reset_metrics()
+        self._begin(training=True)
+        done = 0
+        for first, steps, size in _blocks(len(order), self.batch_size, self.steps_per_call):
+            def block(values):
+                return None if values is None else values[first:first + steps * size].reshape(steps, size)
+            self._train_call(block(order), block(partners), block(weights))
+            done += steps
+            if progress is not None:
+                progress(done)
+        self._end()
+        return self._results()
+
+    def validate(self) -> dict[str, float]:
+        """Loss and metrics over the validation set, in order."""
+        order = np.arange(self.val_size, dtype=np.int32)
+        self.model.reset_metrics()
+        self._begin(training=False)
+        for first, steps, size in _blocks(self.val_size, self.batch_size, self.steps_per_call):
+            self._test_call(order[first:first + steps * size].reshape(steps, size))
+        self._end()
+        return self._results()
+
+    def _results(self) -> dict[str, float]:
+        return {name: float(keras.ops.convert_to_numpy(value))
+                for name, value in self.model.get_metrics_result().items()}
+
+    def _begin(self, training: bool) -> None:
+        """Before a pass over the data (the model's variables are up to date)."""
+
+    def _end(self) -> None:
+        """After a pass: the model's variables must hold what the device computed."""
+
+    def _train_call(self, indices: np.ndarray, partners: np.ndarray | None, weights: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def _test_call(self, indices: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class _TensorFlowRunner(EpochRunner):
+    """A ``tf.function`` runs a call's batches in a ``tf.while_loop``, the step compiled as Keras
+    compiles it (XLA where Keras' ``jit_compile`` says so). Shapes are left open, so one trace
+    serves every call, the smaller last batch included."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        import tensorflow as tf
+
+        model = self.model
+        train_step = tf.function(model.train_step, jit_compile=model.jit_compile, reduce_retracing=True)
+        test_step = tf.function(model.test_step, jit_compile=model.jit_compile, reduce_retracing=True)
+
+        def loop(step, batch, count):
+            def body(i):
+                step(batch(i))
+                return i + 1
+            tf.while_loop(lambda i: i < count, body, [tf.constant(0)])
+
+        @tf.autograph.experimental.do_not_convert
+        def train(indices, partners=None, weights=None):
+            loop(train_step, lambda i: gather_batch(*self.train_arrays, indices[i],
+                                               None if partners is None else partners[i],
+                                               None if weights is None else weights[i]),
+                 tf.shape(indices)[0])
+
+        @tf.autograph.experimental.do_not_convert
+        def test(indices):
+            loop(test_step, lambda i: gather_batch(*self.val_arrays, indices[i]), tf.shape(indices)[0])
+
+        matrix = tf.TensorSpec([None, None], tf.int32)
+        self._train_plain = tf.function(train, input_signature=[matrix])
+        self._train_mixed = tf.function(train, input_signature=[matrix, matrix, tf.TensorSpec([None, None], tf.float32)])
+        self._test = tf.function(test, input_signature=[matrix])
+
+    def _train_call(self, indices, partners, weights):
+        if partners is None:
+            self._train_plain(indices)
+        else:
+            self._train_mixed(indices, partners, weights)
+
+    def _test_call(self, indices):
+        self._test(indices)
+
+
+class _JaxRunner(EpochRunner):
+    """One ``jax.jit`` function per kind of call loops with ``lax.fori_loop`` over the model's
+    stateless step. The state (weights, optimizer, metrics, random generators) stays on the device
+    for a whole pass and goes back into the model's variables after it. Calls are padded to
+    ``steps_per_call`` batches and told how many to run, so one compiled function serves them all,
+    and one more the smaller last batch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        import jax
+
+        model = self.model
+
+        def train(state, arrays, indices, partners, weights, count):
+            def body(i, state):
+                batch = gather_batch(*arrays, indices[i], None if partners is None else partners[i],
+                                None if weights is None else weights[i])
+                return model.train_step(state, batch)[1]
+            return jax.lax.fori_loop(0, count, body, state)
+
+        def test(state, arrays, indices, count):
+            def body(i, state):
+                return model.test_step(state, gather_batch(*arrays, indices[i]))[1]
+            return jax.lax.fori_loop(0, count, body, state)
+
+        self._train = jax.jit(train, donate_argnums=0)
+        self._test = jax.jit(test, donate_argnums=0)
+        self._variables: list[list] = []
+        self._state: tuple = ()
+
+    def _begin(self, training: bool) -> None:
+        model = self.model
+        self._variables = [model.trainable_variables, model.non_trainable_variables,
+                           *([model.optimizer.variables] if training else []), model.metrics_variables]
+        self._state = tuple([variable.value for variable in group] for group in self._variables)
+
+    def _end(self) -> None:
+        for group, values in zip(self._variables, self._state):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+        self._variables, self._state = [], ()
+
+    def _pad(self, values: np.ndarray | None) -> np.ndarray | None:
+        """A call's rows padded to ``steps_per_call`` batches (the padding is never run)."""
+        if values is None or values.shape[1] != self.batch_size or len(values) == self.steps_per_call:
+            return values
+        return np.concatenate([values, np.repeat(values[:1], self.steps_per_call - len(values), axis=0)])
+
+    def _train_call(self, indices, partners, weights):
+        self._state = self._train(self._state, self.train_arrays, self._pad(indices), self._pad(partners),
+                                  self._pad(weights), np.int32(len(indices)))
+
+    def _test_call(self, indices):
+        self._state = self._test(self._state, self.val_arrays, self._pad(indices), np.int32(len(indices)))
+
+
+class _TorchRunner(EpochRunner):
+    """One batch per call of the model's eager train step, gathered on the device."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        import torch
+
+        self._torch = torch
+        self._device = self.train_arrays[0].device
+
+    def _on_device(self, values: np.ndarray | None):
+        if values is None:
+            return None
+        return self._torch.as_tensor(values.astype(np.int64) if values.dtype.kind == "i" else values,
+                                     device=self._device)
+
+    def _train_call(self, indices, partners, weights):
+        self.model.train()
+        indices, partners, weights = (self._on_device(values) for values in (indices, partners, weights))
+        for i in range(len(indices)):
+            self.model.train_step(gather_batch(*self.train_arrays, indices[i], None if partners is None else partners[i],
+                                          None if weights is None else weights[i]))
+
+    def _test_call(self, indices):
+        self.model.eval()
+        with self._torch.no_grad():
+            for row in self._on_device(indices):
+                self.model.test_step(gather_batch(*self.val_arrays, row))
+
+
+def epoch_runner(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, sample_weight: np.ndarray | None,
+                 x_val: np.ndarray, y_val: np.ndarray, *, batch_size: int, steps_per_call: int) -> EpochRunner:
+    """The :class:`EpochRunner` of the Keras backend in use."""
+    runner = {"tensorflow": _TensorFlowRunner, "jax": _JaxRunner, "torch": _TorchRunner}[keras.backend.backend()]
+    return runner(model, x_train, y_train, sample_weight, x_val, y_val, batch_size=batch_size,
+                  steps_per_call=steps_per_call)

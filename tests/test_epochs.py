@@ -1,0 +1,95 @@
+"""The compiled epoch loop: the batches, losses and weights of Keras' own ``fit``, on every backend."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shallowdeep.backend import keras, set_random_seed
+from shallowdeep.epochs import _blocks, epoch_runner
+from shallowdeep.experiments import load_experiment
+from shallowdeep.training import build_model, class_weights, compile_model, epoch_plan, targets
+
+
+def test_an_epoch_is_cut_into_calls_of_full_batches_then_the_smaller_last_batch():
+    assert _blocks(1000, 100, 4) == [(0, 4, 100), (400, 4, 100), (800, 2, 100)]
+    assert _blocks(1050, 100, 4) == [(0, 4, 100), (400, 4, 100), (800, 2, 100), (1000, 1, 50)]
+    assert _blocks(30, 100, 4) == [(0, 1, 30)]
+    assert _blocks(300, 100, 1) == [(0, 1, 100), (100, 1, 100), (200, 1, 100)]
+
+
+def _model_and_data(name: str, count: int, *settings: str):
+    experiment = load_experiment(name, ['training.precision="fp32"', *settings])
+    rng = np.random.default_rng(0)
+    classes = len(experiment.class_names)
+    x = rng.random((count, *experiment.input_shape), dtype=np.float32)
+    labels = np.arange(count) % classes
+    set_random_seed(0)
+    model = build_model(experiment)
+    compile_model(model, experiment, train_samples=count)
+    return experiment, model, x, labels, targets(labels, experiment, classes)
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("raw-2", ["training.batch_size=32", "training.steps_per_execution=4"]),   # dropout: random draws too
+    ("xray-1", ["dataset.image_size=[32, 32]", "training.batch_size=16"]),     # class weights, binary targets
+])
+def test_an_epoch_trains_as_keras_fit_on_the_same_order(name, settings):
+    """Same batches, same loss and metrics, same weights after the epoch: the loop only moves
+    where the batches are gathered and how many run per call. 200 examples leave a smaller last
+    batch, and steps_per_execution leaves a call of fewer batches."""
+    experiment, model, x, labels, y = _model_and_data(name, 200, *settings)
+    batch = experiment["training"]["batch_size"]
+    weights = class_weights(experiment, labels, experiment.class_names)
+    sample_weight = None if weights is None else np.array([weights[c] for c in labels], dtype=np.float32)
+    plan = epoch_plan(200, seed=0, epoch=0)
+    fitted = model.fit(x[plan.order], y[plan.order], batch_size=batch, epochs=1, shuffle=False, verbose=0,
+                       class_weight=weights, validation_data=(x[:50], y[:50])).history
+    by_fit = [w.copy() for w in model.get_weights()]
+
+    _, model, *_ = _model_and_data(name, 200, *settings)
+    runner = epoch_runner(model, x, y, sample_weight, x[:50], y[:50], batch_size=batch,
+                          steps_per_call=experiment["training"]["steps_per_execution"])
+    done = []
+    logs = runner.train_epoch(plan, progress=done.append)
+    validation = runner.validate()
+
+    assert done[-1] == runner.batches == -(-200 // batch)
+    assert logs["loss"] == pytest.approx(fitted["loss"][0], rel=1e-5)
+    assert logs["accuracy"] == pytest.approx(fitted["accuracy"][0], abs=1e-6)
+    assert validation["loss"] == pytest.approx(fitted["val_loss"][0], rel=1e-5)
+    for ours, keras_own in zip(model.get_weights(), by_fit, strict=True):
+        np.testing.assert_allclose(ours, keras_own, rtol=1e-4, atol=1e-6)
+
+
+def test_mixup_in_the_loop_trains_on_blended_batches():
+    experiment, model, x, labels, y = _model_and_data("raw-1", 256, "training.batch_size=64")
+    runner = epoch_runner(model, x, y, None, x[:64], y[:64], batch_size=64, steps_per_call=2)
+    plain = runner.train_epoch(epoch_plan(256, seed=0, epoch=0))
+    mixed = runner.train_epoch(epoch_plan(256, seed=0, epoch=1, mixup=0.4))
+    # Blended one-hot targets: the model cannot be "accurate" on them as on pure ones, yet it trains.
+    assert np.isfinite(mixed["loss"]) and mixed["loss"] != pytest.approx(plain["loss"], rel=1e-3)
+
+
+OTHER_BACKENDS = [name for name in ("tensorflow", "torch", "jax")
+                  if name != keras.backend.backend() and importlib.util.find_spec(name) is not None]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_the_loop_matches_fit_on_every_installed_backend(backend, tmp_path):
+    """Each backend has its own compiled loop (TensorFlow's while loop, JAX's fori_loop, PyTorch's
+    eager steps): the same specification runs on each backend installed here."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+                           "--basetemp", str(tmp_path / "pytest"), "-m", "not slow", __file__],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=600,
+                          env={**environment, "KERAS_BACKEND": backend})
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert "failed" not in done.stdout.splitlines()[-1] and " passed" in done.stdout.splitlines()[-1]
