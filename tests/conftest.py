@@ -12,6 +12,8 @@ import http.server
 import json
 import os
 import pickle
+import signal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -241,3 +243,27 @@ def pytest_xdist_auto_num_workers(config) -> int:
     1 GB), and the longest test file (the quick labs) bounds the suite beyond that."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(4, cores))
+
+
+def _default_signals() -> None:
+    """In the child, before it runs: Ctrl-C as a terminal would deliver it. A pytest started in the
+    background (``cmd &`` in a script, nohup) ignores SIGINT, and a child inherits that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def start_process() -> Iterator[Callable[..., subprocess.Popen]]:
+    """``start_process(command, **popen_arguments)``: a child process with SIGINT at its default,
+    killed with its whole process group when the test ends, passed or failed, if still running."""
+    started: list[subprocess.Popen] = []
+
+    def start(command: list[str], **arguments) -> subprocess.Popen:
+        process = subprocess.Popen(command, preexec_fn=_default_signals, start_new_session=True, **arguments)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

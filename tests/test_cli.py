@@ -172,11 +172,11 @@ def test_predict_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_training_says_how_to_resume(real_data_dir, tmp_path):
+def test_ctrl_c_during_training_says_how_to_resume(real_data_dir, tmp_path, start_process):
     command = [SHALLOWDEEP, "train", "raw-1", "--set", "dataset.train_limit=20000", "--set", "training.epochs=50",
                "--set", "training.batch_size=32", "--runs-dir", str(tmp_path), "--data-dir", str(real_data_dir),
                "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = start_process(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(tmp_path.glob("raw-1/*.partial/checkpoint-*.keras")):
         time.sleep(0.2)

@@ -89,13 +89,14 @@ def test_an_interrupted_run_keeps_its_epochs_and_resumes(real_data_dir, tmp_path
     assert not list(run.path.glob("checkpoint-*"))
 
 
-def test_a_killed_training_process_resumes_into_the_run_that_would_have_been(real_data_dir, tmp_path):
+def test_a_killed_training_process_resumes_into_the_run_that_would_have_been(real_data_dir, tmp_path,
+                                                                             start_process):
     settings = ["dataset.train_limit=6000", "dataset.test_limit=100", "training.epochs=4", "training.batch_size=32",
                 'training.precision="fp32"']
     command = [str(Path(sys.executable).with_name("shallowdeep")), "train", "raw-2",
                *(part for setting in settings for part in ("--set", setting)),
                "--runs-dir", str(tmp_path / "killed"), "--data-dir", str(real_data_dir), "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_process(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
