@@ -1,7 +1,7 @@
 """How long an experiment will take on this machine, from a short measured probe.
 
 The time of a training run is mostly ``epochs x (training steps x seconds per step + validation
-steps x seconds per validation step + starting both calls + a shuffled copy + a checkpoint)``,
+steps x seconds per validation step + starting its calls + a checkpoint)``,
 plus what is paid once: building and tracing the model, loading the data, the final evaluation,
 saving. :func:`probe` measures these costs on this machine by training and evaluating the
 experiment's own model, at its batch size, precision and batches per backend call, on random
@@ -26,6 +26,7 @@ import numpy as np
 
 from shallowdeep.backend import keras
 from shallowdeep.data.info import DATASETS
+from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.experiments import Experiment
 from shallowdeep.training import build_model, compile_model, targets
 
@@ -33,6 +34,8 @@ from shallowdeep.training import build_model, compile_model, targets
 PROBE_SECONDS = 0.3
 #: Timings of each call, of which the fastest is kept.
 REPEATS = 3
+#: The most training batches the probe holds in memory and times in one epoch.
+MAX_PROBE_BATCHES = 32
 #: Seconds per experiment the probe does not see: data from the cache, evaluation, figures, files
 #: (measured on a 2-core AMD EPYC Zen 4: 1-3 s; a first decode of the 5,840 chest X-rays adds
 #: about 4-30 s).
@@ -85,49 +88,43 @@ def _per_batch(seconds: list[float], batches: int) -> float:
 def probe(experiment: Experiment) -> Estimate:
     """Measure one experiment's training and validation steps here and forecast its wall time.
 
-    Each Keras call costs a fixed time to start (its data adapter, callbacks, iterator) besides its
-    batches, so a step's cost is the difference between a call of ``n`` batches and a call of one,
-    over ``n - 1``; ``n`` grows until the call lasts :data:`PROBE_SECONDS`. Work that shares the
-    machine can only slow a call down, so each size is timed :data:`REPEATS` times and the fastest
-    kept (measured on a shared 2-core machine: single calls now and then took twice as long).
+    The probe trains as the run does (:mod:`shallowdeep.epochs`, its compiled calls). A call costs
+    a fixed time besides its batches, so a training step's cost is the difference between an epoch
+    of ``n`` batches and one of one batch, over ``n - 1``; ``n`` grows until the epoch lasts
+    :data:`PROBE_SECONDS`. Work that shares the machine can only slow a call down, so each is timed
+    :data:`REPEATS` times and the fastest kept (measured on a shared 2-core machine: single calls
+    now and then took twice as long).
     """
     training = experiment["training"]
     batch = training["batch_size"]
     train_size, validation_size, test_size = split_sizes(experiment)
+    steps, validation_steps = math.ceil(train_size / batch), math.ceil(validation_size / batch)
+    most = max(2, min(MAX_PROBE_BATCHES, steps))
     rng = np.random.default_rng(0)
     classes = len(experiment.class_names)
+    x = rng.random((most * batch, *experiment.input_shape), dtype=np.float32)
+    y = targets(rng.integers(0, classes, len(x)), experiment, classes)
     model = build_model(experiment)
     compile_model(model, experiment, train_samples=train_size)
+    validation_batches = min(most, validation_steps)
+    runner = epoch_runner(model, x, y, None, x[:validation_batches * batch], y[:validation_batches * batch],
+                          batch_size=batch, steps_per_call=training["steps_per_execution"])
 
-    def data(batches: int):
-        count = batches * batch
-        x = rng.random((count, *experiment.input_shape), dtype=np.float32)
-        return x, targets(rng.integers(0, classes, count), experiment, classes)
+    def fit(batches: int) -> float:
+        return _timed(lambda: runner.train_epoch(EpochPlan(np.arange(batches * batch))))
 
-    def fit(x, y) -> float:
-        return _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False))
-
-    def evaluate(x, y) -> float:
-        return _timed(lambda: model.evaluate(x, y, batch_size=batch, verbose=0))
-
-    x, y = data(2)
-    once = fit(x, y) + evaluate(x, y)  # tracing the model into graphs, paid once
-    steps, validation_steps = math.ceil(train_size / batch), math.ceil(validation_size / batch)
+    once = fit(2) + _timed(runner.validate)  # tracing the model into compiled calls, paid once
     batches = 4
-    while batches < steps and fit(*data(batches)) < PROBE_SECONDS:
-        batches *= 2
-    one, many = data(1), data(batches)
-    fits = [min(fit(*xy) for _ in range(REPEATS)) for xy in (one, many)]
-    evaluations = [min(evaluate(*xy) for _ in range(REPEATS)) for xy in (one, many)]
-    train_step, validation_step = _per_batch(fits, batches), _per_batch(evaluations, batches)
-    starts = max(0.0, fits[0] - train_step) + max(0.0, evaluations[0] - validation_step)
+    while batches < most and fit(batches) < PROBE_SECONDS:
+        batches = min(2 * batches, most)
+    fits = [min(fit(count) for _ in range(REPEATS)) for count in (1, batches)]
+    train_step = _per_batch(fits, batches)
+    validation_step = min(_timed(runner.validate) for _ in range(REPEATS)) / validation_batches
+    starts = max(0.0, fits[0] - train_step)
     with tempfile.TemporaryDirectory() as folder:  # each epoch ends with a checkpoint
         checkpoint = _timed(lambda: model.save(Path(folder) / "checkpoint.keras"))
     keras.backend.clear_session()
-    # Each epoch visits a shuffled copy of the training set (training.epoch_order).
-    examples = np.zeros((train_size, *experiment.input_shape), dtype=np.float32)
-    shuffle = _timed(lambda: examples[rng.permutation(train_size)])
-    per_epoch = steps * train_step + validation_steps * validation_step + starts + checkpoint + shuffle
+    per_epoch = steps * train_step + validation_steps * validation_step + starts + checkpoint
     evaluation = (validation_size + test_size) * validation_step / batch  # one prediction per example
     once += evaluation + FIXED_SECONDS
     return Estimate(experiment.name, training["epochs"] * per_epoch + once, training["epochs"], per_epoch, once)
