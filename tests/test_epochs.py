@@ -36,11 +36,19 @@ def _model_and_data(name: str, count: int, *settings: str):
     return experiment, model, x, labels, targets(labels, experiment, classes)
 
 
-@pytest.mark.parametrize("name, settings", [
-    ("raw-2", ["training.batch_size=32", "training.steps_per_execution=4"]),   # dropout: random draws too
-    ("xray-1", ["dataset.image_size=[32, 32]", "training.batch_size=16"]),     # class weights, binary targets
+ON_JAX = keras.backend.backend() == "jax"
+
+
+@pytest.mark.parametrize("name, settings, loop_on_device", [
+    ("raw-2", ["training.batch_size=32", "training.steps_per_execution=4"], None),  # dropout: random draws too
+    ("xray-1", ["dataset.image_size=[32, 32]", "training.batch_size=16"], None),    # class weights, binary targets
+    # JAX loops on the device on an accelerator only: here it is asked for, so the CPU tests it.
+    pytest.param("raw-2", ["training.batch_size=32", "training.steps_per_execution=4"], True,
+                 marks=pytest.mark.skipif(not ON_JAX, reason="JAX's fori_loop")),
+    pytest.param("xray-1", ["dataset.image_size=[32, 32]", "training.batch_size=16"], True,
+                 marks=pytest.mark.skipif(not ON_JAX, reason="JAX's fori_loop")),
 ])
-def test_an_epoch_trains_as_keras_fit_on_the_same_order(name, settings):
+def test_an_epoch_trains_as_keras_fit_on_the_same_order(name, settings, loop_on_device):
     """Same batches, same loss and metrics, same weights after the epoch: the loop only moves
     where the batches are gathered and how many run per call. 200 examples leave a smaller last
     batch, and steps_per_execution leaves a call of fewer batches."""
@@ -54,8 +62,9 @@ def test_an_epoch_trains_as_keras_fit_on_the_same_order(name, settings):
     by_fit = [w.copy() for w in model.get_weights()]
 
     _, model, *_ = _model_and_data(name, 200, *settings)
+    options = {} if loop_on_device is None else {"loop_on_device": loop_on_device}
     runner = epoch_runner(model, x, y, sample_weight, x[:50], y[:50], batch_size=batch,
-                          steps_per_call=experiment["training"]["steps_per_execution"])
+                          steps_per_call=experiment["training"]["steps_per_execution"], **options)
     done = []
     logs = runner.train_epoch(plan, progress=done.append)
     validation = runner.validate()
@@ -84,8 +93,8 @@ OTHER_BACKENDS = [name for name in ("tensorflow", "torch", "jax")
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
 def test_the_loop_matches_fit_on_every_installed_backend(backend, tmp_path):
-    """Each backend has its own compiled loop (TensorFlow's while loop, JAX's fori_loop, PyTorch's
-    eager steps): the same specification runs on each backend installed here."""
+    """Each backend has its own compiled loop (TensorFlow's while loop, JAX's fori_loop or jitted
+    steps, PyTorch's eager steps): the same specification runs on each backend installed here."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
                            "--basetemp", str(tmp_path / "pytest"), "-m", "not slow", __file__],

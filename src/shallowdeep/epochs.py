@@ -14,7 +14,8 @@ into the backend per batch. Here:
   gathered and blended on the device;
 - the model's own train and test steps (Keras': loss, class weights, metrics, loss scaling) run
   ``steps_per_call`` batches per compiled call: a ``tf.function`` loop on TensorFlow, one
-  ``jax.jit`` function with ``lax.fori_loop`` over the model's stateless step on JAX. PyTorch runs
+  ``jax.jit`` function with ``lax.fori_loop`` over the model's stateless step on JAX on an
+  accelerator (on the CPU, where XLA runs loop bodies slowly, one jitted step per batch). PyTorch runs
   one batch per Python call, gathered on the device (Keras' PyTorch trainer has no multi-step
   call, and ``torch.compile`` of a Keras step was not measured to pay for its compile time here).
 
@@ -188,17 +189,31 @@ class _TensorFlowRunner(EpochRunner):
 
 
 class _JaxRunner(EpochRunner):
-    """One ``jax.jit`` function per kind of call loops with ``lax.fori_loop`` over the model's
-    stateless step. The state (weights, optimizer, metrics, random generators) stays on the device
-    for a whole pass and goes back into the model's variables after it. Calls are padded to
-    ``steps_per_call`` batches and told how many to run, so one compiled function serves them all,
-    and one more the smaller last batch."""
+    """On an accelerator, one ``jax.jit`` function per kind of call loops with ``lax.fori_loop``
+    over the model's stateless step; calls are padded to ``steps_per_call`` batches and told how
+    many to run, so one compiled function serves them all, and one more the smaller last batch.
+    On the CPU, one jitted step per batch: XLA:CPU runs a while loop's body without its fast
+    kernels (a convolution inside ``fori_loop`` measured 80 times slower than the same steps
+    called one by one, jax-ml/jax#12868; cnn-1 trained 14 times slower), and JAX's asynchronous
+    dispatch already hides the per-call cost there. Either way the state (weights, optimizer,
+    metrics, random generators) stays on the device for a whole pass and goes back into the
+    model's variables after it."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, loop_on_device: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         import jax
 
         model = self.model
+        self.loop_on_device = jax.default_backend() != "cpu" if loop_on_device is None else loop_on_device
+
+        def train_one(state, arrays, indices, partners, weights):
+            return model.train_step(state, gather_batch(*arrays, indices, partners, weights))[1]
+
+        def test_one(state, arrays, indices):
+            return model.test_step(state, gather_batch(*arrays, indices))[1]
+
+        self._train_one = jax.jit(train_one, donate_argnums=0)
+        self._test_one = jax.jit(test_one, donate_argnums=0)
 
         def train(state, arrays, indices, partners, weights, count):
             def body(i, state):
@@ -236,11 +251,21 @@ class _JaxRunner(EpochRunner):
         return np.concatenate([values, np.repeat(values[:1], self.steps_per_call - len(values), axis=0)])
 
     def _train_call(self, indices, partners, weights):
-        self._state = self._train(self._state, self.train_arrays, self._pad(indices), self._pad(partners),
-                                  self._pad(weights), np.int32(len(indices)))
+        if self.loop_on_device:
+            self._state = self._train(self._state, self.train_arrays, self._pad(indices), self._pad(partners),
+                                      self._pad(weights), np.int32(len(indices)))
+            return
+        for i in range(len(indices)):
+            self._state = self._train_one(self._state, self.train_arrays, indices[i],
+                                          None if partners is None else partners[i],
+                                          None if weights is None else weights[i])
 
     def _test_call(self, indices):
-        self._state = self._test(self._state, self.val_arrays, self._pad(indices), np.int32(len(indices)))
+        if self.loop_on_device:
+            self._state = self._test(self._state, self.val_arrays, self._pad(indices), np.int32(len(indices)))
+            return
+        for row in indices:
+            self._state = self._test_one(self._state, self.val_arrays, row)
 
 
 class _TorchRunner(EpochRunner):
@@ -274,8 +299,10 @@ class _TorchRunner(EpochRunner):
 
 
 def epoch_runner(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, sample_weight: np.ndarray | None,
-                 x_val: np.ndarray, y_val: np.ndarray, *, batch_size: int, steps_per_call: int) -> EpochRunner:
-    """The :class:`EpochRunner` of the Keras backend in use."""
+                 x_val: np.ndarray, y_val: np.ndarray, *, batch_size: int, steps_per_call: int,
+                 **options) -> EpochRunner:
+    """The :class:`EpochRunner` of the Keras backend in use; ``options`` go to it (JAX's
+    ``loop_on_device``: ``fori_loop`` over the batches of a call, by default on accelerators only)."""
     runner = {"tensorflow": _TensorFlowRunner, "jax": _JaxRunner, "torch": _TorchRunner}[keras.backend.backend()]
     return runner(model, x_train, y_train, sample_weight, x_val, y_val, batch_size=batch_size,
-                  steps_per_call=steps_per_call)
+                  steps_per_call=steps_per_call, **options)
