@@ -10,15 +10,18 @@ case starts pip once (2-4 s on a busy 2-core AMD EPYC Zen 4): marked slow.
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import sysconfig
 import venv
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,42 @@ def test_the_cpu_extra_brings_tensorflow_to_a_fresh_environment(tmp_path, wheels
 
 def test_the_licence_is_an_spdx_expression():
     assert tomllib.loads(PYPROJECT.read_text())["project"]["license"] == "MIT"
+
+
+def _name(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _imports(tree: ast.Module) -> Iterator[tuple[str, bool]]:
+    """(top-level module, whether the import runs when the file is imported) of each import."""
+    def walk(node: ast.AST, at_import: bool) -> Iterator[tuple[str, bool]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                yield from ((alias.name.split(".")[0], at_import) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.level == 0:
+                yield child.module.split(".")[0], at_import
+            else:
+                inside = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                yield from walk(child, at_import and not inside)
+    yield from walk(tree, True)
+
+
+def test_every_library_the_package_imports_is_declared():
+    """A module imported when shallowdeep is must be a dependency of the package (a user with
+    any extra, or none, has it); one imported inside a function only may come from an extra
+    instead (the Keras backends, Ray), and is asked for only where that extra is in use."""
+    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    core = {_name(Requirement(text).name) for text in project["dependencies"]}
+    from_extras = {_name(Requirement(text).name) for texts in project["optional-dependencies"].values()
+                   for text in texts}
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = []
+    for path in sorted((PYPROJECT.parent / "src" / "shallowdeep").rglob("*.py")):
+        for module, at_import in _imports(ast.parse(path.read_text(), filename=str(path))):
+            if module in sys.stdlib_module_names or module == "shallowdeep" or module == "__future__":
+                continue
+            names = {_name(name) for name in distributions.get(module, [module])}
+            if not names & (core if at_import else core | from_extras):
+                undeclared.append(f"{path.relative_to(PYPROJECT.parent)}: {module} ({', '.join(sorted(names))})"
+                                  f"{'' if at_import else ' inside a function'}")
+    assert not undeclared, "imported, not declared in pyproject.toml:\n" + "\n".join(undeclared)
