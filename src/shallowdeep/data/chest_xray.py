@@ -1,10 +1,11 @@
 """The pediatric chest X-ray folder of Kermany et al. (2018), loaded as aligned arrays.
 
 Layout: ``<root>/{train,val,test}/{NORMAL,PNEUMONIA}/<image>``, folder names in any letter case,
-``val`` optional. Every image (JPEG or PNG, grayscale or RGB, any size) becomes one grayscale uint8
-array of ``image_size``; each label is read from the folder that holds the image, in the same pass,
-so images and labels can never come apart. Files are taken in sorted path order, which makes the
-result identical from run to run and machine to machine.
+``val`` optional. Every image (JPEG or PNG, grayscale or RGB, 8 or 16 bits, any size) becomes one
+grayscale uint8 array of ``image_size``, by the rule ``predict`` reads image files with
+(:func:`shallowdeep.data.images.to_gray`); each label is read from the folder that holds the
+image, in the same pass, so images and labels can never come apart. Files are taken in sorted path
+order, which makes the result identical from run to run and machine to machine.
 
 Without a ``val`` folder, a validation split is carved out of ``train``: stratified by class and
 grouped by patient (the file names carry a patient id), so no patient is in both train and val.
@@ -25,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from shallowdeep.cache import cached_arrays
+from shallowdeep.data.images import resize_gray, to_gray
 from shallowdeep.data.info import CHEST_XRAY, CHEST_XRAY_FOLDERS, CHEST_XRAY_HOW_TO_GET
 from shallowdeep.errors import DataError, DataWarning
 from shallowdeep.paths import resolve_data_dir
@@ -34,7 +36,8 @@ _KNOWN_JUNK = frozenset({"thumbs.db", "desktop.ini"})
 CLASS_NAMES = CHEST_XRAY.classes
 _SPLITS = ("train", "val", "test")
 #: Bump when decoding changes, so that caches made by older code are not used.
-_DECODER_VERSION = 1
+#: 2: 16-bit images scaled to 0-255 (they were clipped), transparency filled (shallowdeep.data.images).
+_DECODER_VERSION = 2
 #: A val folder smaller than this is too small to judge a model (Kaggle's has 16 images).
 _SMALL_VAL = 100
 
@@ -133,16 +136,14 @@ def scan_chest_xray(root: str | os.PathLike) -> tuple[dict[str, ImageList], list
 def decode_image(path: Path, image_size: tuple[int, int]) -> np.ndarray:
     """One image file as a grayscale uint8 array of ``image_size`` (height, width).
 
-    Colour images become luma (ITU-R 601: 0.299 R + 0.587 G + 0.114 B); the resize is bilinear
-    without keeping the aspect ratio, as ``keras.utils.image_dataset_from_directory`` does.
+    Grey levels by :func:`~shallowdeep.data.images.to_gray`'s rule (colour becomes luma, ITU-R 601:
+    0.299 R + 0.587 G + 0.114 B; 16-bit is scaled, not clipped); the resize is bilinear without
+    keeping the aspect ratio, as ``keras.utils.image_dataset_from_directory`` does.
     """
     height, width = image_size
     with Image.open(path) as image:
         image.draft("L", (width, height))  # JPEG: decode large files at a reduced scale, fast
-        image = image.convert("L")
-        if image.size != (width, height):
-            image = image.resize((width, height), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        return resize_gray(to_gray(image, name=path.name), (height, width))
 
 
 def _decode_all(
@@ -153,7 +154,7 @@ def _decode_all(
     def attempt(path: Path):
         try:
             return decode_image(path, image_size)
-        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError, DataError) as error:
             return f"{type(error).__name__}: {error}"
 
     images = np.zeros((len(paths), *image_size), dtype=np.uint8)
