@@ -1,4 +1,4 @@
-"""The chest X-ray folder: any letter case, any image format, aligned labels, honest errors."""
+"""The chest X-ray folder: any letter case, any image format and bit depth, aligned labels, honest errors."""
 
 from __future__ import annotations
 
@@ -66,6 +66,27 @@ def test_loading_twice_gives_identical_arrays_in_the_same_order(messy_tree):
     for (x1, y1), (x2, y2) in zip(first, second):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
+
+
+@pytest.mark.filterwarnings("ignore:the val folder")
+def test_a_16_bit_image_loads_as_its_8_bit_version_does(tmp_path):
+    # The same scans twice: in 16 bits, and in 8 bits as an image editor saves them (nearest level, v / 257).
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        for class_name in ("NORMAL", "PNEUMONIA"):
+            ramp = np.linspace(0, 60_000, 60)[:, None]  # a vertical ramp with noise in every bit
+            wide = (ramp + rng.integers(0, 5_000, (60, 50))).astype(np.uint16)
+            for depth, pixels in (("16", wide), ("8", np.round(wide / 257).astype(np.uint8))):
+                path = tmp_path / f"xray-{depth}" / split / class_name / f"person1_virus_{split}.png"
+                path.parent.mkdir(parents=True)
+                Image.fromarray(pixels).save(path)
+    assert Image.open(tmp_path / "xray-16" / "test" / "NORMAL" / "person1_virus_test.png").mode == "I;16"
+    sixteen, eight = (load_chest_xray(tmp_path / f"xray-{depth}", image_size=(32, 24), cache=False, progress=False)
+                      for depth in ("16", "8"))
+    for (x16, y16), (x8, y8) in zip(sixteen, eight):
+        np.testing.assert_array_equal(y16, y8)
+        assert np.abs(x16.astype(int) - x8).max() <= 1  # the two roundings to 8 bits differ by a level at most
+        assert 100 < x16.mean() < 150  # clipped, it was almost all white
 
 
 @pytest.mark.filterwarnings("ignore:skipped 2 non-image")
