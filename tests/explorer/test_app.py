@@ -138,6 +138,18 @@ def test_a_chest_x_ray_gets_p_pneumonia_the_validation_threshold_s_verdict_and_g
     assert uploaded.json()["probability"] == answer["probability"]
 
 
+def test_a_16_bit_upload_is_scaled_not_clipped(client, drawing, real_chest_xray):
+    # Each picture in 8 bits and widened to 16 (v * 257, as an image editor does) gets the same answer.
+    digit = np.asarray(Image.open(io.BytesIO(drawing)))
+    xray = read_gray_image(sorted((real_chest_xray / "test" / "PNEUMONIA").iterdir())[0])
+    for url, pixels in (("/api/digit?inside=cnn-1", digit), ("/api/xray?run=xray-1", xray)):
+        wide = _png(pixels.astype(np.uint16) * 257)
+        assert Image.open(io.BytesIO(wide)).mode == "I;16"
+        eight, sixteen = ({key: value for key, value in client.post(url, content=payload).json().items()
+                           if key != "milliseconds"} for payload in (_png(pixels), wide))
+        assert sixteen == eight and not sixteen.get("empty"), url  # clipped, the drawing was a blank page
+
+
 BAD_REQUESTS = [
     ("post", "/api/xray?run=xray-1", b"", 422, "the file is empty (0 bytes)"),
     ("post", "/api/digit", b"a letter, not a digit", 422, "not a readable PNG or JPEG image"),
