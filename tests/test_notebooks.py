@@ -4,6 +4,7 @@ stored without outputs."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from pathlib import Path
 
 import nbformat
@@ -26,14 +27,38 @@ def test_a_notebook_is_stored_without_outputs(path):
     assert sum("parameters" in cell.metadata.get("tags", ()) for cell in code) == 1
 
 
+def _run_install_cell(path: Path, cwd: Path, monkeypatch, source: str | None = None) -> list[str]:
+    """The notebook's install cell run where shallowdeep is not installed, from ``cwd``: what it
+    would hand to ``%pip install`` (IPython's magic, replaced here by a list)."""
+    cell = nbformat.read(path, as_version=4).cells[0]
+    assert cell.cell_type == "code" and "install" in cell.metadata.get("tags", ())
+    installed: list[str] = []
+    code = cell.source.replace("%pip install --quiet {SOURCE}", "installed.append(SOURCE)")
+    if source is not None:
+        code = code.replace("SOURCE = None\n", f"SOURCE = {source!r}\n")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None)
+    exec(compile(code, str(path), "exec"), {"installed": installed})
+    return installed
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_a_notebook_first_installs_shallowdeep_beside_the_backend_it_has(path):
-    first = nbformat.read(path, as_version=4).cells[0]
-    assert first.cell_type == "code" and "install" in first.metadata.get("tags", ())
-    assert 'if importlib.util.find_spec("shallowdeep") is None:\n    %pip install' in first.source  # else nothing
-    commands = [line.strip() for line in first.source.splitlines() if "pip " in line and "#" not in line]
-    assert commands == ["%pip install --quiet {PACKAGE}"]
-    assert 'PACKAGE = "shallowdeep"  #' in first.source  # no backend extra: the notebook's backend stays
+def test_a_notebook_never_installs_a_package_by_a_name_anyone_could_register(path, tmp_path, monkeypatch):
+    """shallowdeep has no release on PyPI yet: outside a clone, the install cell asks where to
+    install from instead of taking whatever a package index holds under that name."""
+    commands = [line.strip() for line in nbformat.read(path, as_version=4).cells[0].source.splitlines()
+                if "pip " in line and not line.lstrip().startswith("#")]
+    assert commands == ["%pip install --quiet {SOURCE}"]
+    with pytest.raises(RuntimeError, match="set SOURCE in this cell"):
+        _run_install_cell(path, tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_a_notebook_in_a_clone_installs_that_clone_without_a_backend_extra(path, monkeypatch):
+    clone = path.parents[1]
+    assert _run_install_cell(path, path.parent, monkeypatch) == [f'-e "{clone}"']
+    repository = "git+https://example.org/owner/shallowdeep.git"
+    assert _run_install_cell(path, path.parent, monkeypatch, source=repository) == [repository]
 
 
 async def _execute(path: Path, folder: Path) -> nbformat.NotebookNode:
