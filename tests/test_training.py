@@ -19,7 +19,8 @@ from shallowdeep.evaluation import choose_threshold, metrics_from_predictions, p
 from shallowdeep.experiments import ConfigError, list_presets, load_experiment, suite_members
 from shallowdeep.prepare import prepare_data
 from shallowdeep.runs import Run
-from shallowdeep.training import class_weights, epoch_plan, learning_rate, train
+from shallowdeep import training
+from shallowdeep.training import CheckpointSchedule, class_weights, epoch_plan, learning_rate, train
 
 pytestmark = pytest.mark.slow  # every test here trains a model
 
@@ -65,6 +66,7 @@ def _without_time(history: list[dict]) -> list[dict]:
 @pytest.mark.every_backend
 def test_an_interrupted_run_keeps_its_epochs_and_resumes(real_data_dir, tmp_path, monkeypatch):
     experiment = load_experiment("raw-1", ["dataset.train_limit=600", "dataset.test_limit=100", "training.epochs=3"])
+    monkeypatch.setattr(training, "CHECKPOINT_RATIO", 0)  # a checkpoint after every epoch, however short
     real_save = Run.save_checkpoint
 
     def save_then_interrupt(run, model, history, **state):
@@ -87,6 +89,51 @@ def test_an_interrupted_run_keeps_its_epochs_and_resumes(real_data_dir, tmp_path
     assert [row["epoch"] for row in run.history] == [1, 2, 3]
     assert (run.path / "history.csv").read_text().splitlines()[:3] == interrupted_history
     assert not list(run.path.glob("checkpoint-*"))
+
+
+def test_checkpoints_cost_at_most_a_twentieth_of_the_training():
+    """A checkpoint that takes 0.1 s to write waits for 2 s of training: after every epoch of 5 s,
+    after every 67th of 0.03 s (a GPU's), and always after the last."""
+    slow, fast = CheckpointSchedule(), CheckpointSchedule()
+    for schedule in (slow, fast):
+        assert schedule.due(0.03)  # the first measures what writing costs
+        schedule.write_seconds, schedule.trained_seconds = 0.1, 0.0
+    assert all(slow.due(5.0) for _ in range(3))
+    due = [fast.due(0.03) for _ in range(67)]
+    assert due == [False] * 66 + [True]
+    fast.trained_seconds = 0.0
+    assert not fast.due(0.03) and fast.due(0.03, last=True)
+
+
+def test_a_run_interrupted_between_checkpoints_resumes_to_the_history_it_would_have_had(
+        real_data_dir, tmp_path, monkeypatch):
+    """Epochs too short to earn a checkpoint of their own: the run keeps its last one (epoch 1),
+    and the resumed run trains epochs 2 and 3 again to the uninterrupted run's history."""
+    experiment = load_experiment("raw-2", ["dataset.train_limit=600", "dataset.test_limit=100", "training.epochs=4",
+                                           'training.precision="fp32"'])
+    monkeypatch.setattr(training, "CHECKPOINT_RATIO", 1e9)  # only the first and the last epoch earn one
+    saved = []
+    real_save = Run.save_checkpoint
+    monkeypatch.setattr(Run, "save_checkpoint", lambda run, model, history, **state: (
+        saved.append(len(history)), real_save(run, model, history, **state)))
+
+    class InterruptAfterEpoch3(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False,
+              callbacks=[InterruptAfterEpoch3()])
+    assert saved == [1]
+    (partial,) = (tmp_path / "raw-2").iterdir()
+    assert json.loads((partial / "state.json").read_text())["epochs_done"] == 1
+    resumed = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False, resume=True)
+    assert saved == [1, 2, 4]  # the resumed process measures a checkpoint's cost after its first epoch
+    uninterrupted = train(experiment, runs_dir=tmp_path / "uninterrupted", data_dir=real_data_dir, progress=False)
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3, 4]
+    for again, left_alone in zip(_without_time(resumed.history), _without_time(uninterrupted.history), strict=True):
+        assert again == pytest.approx(left_alone, abs=1e-6)
 
 
 def test_a_killed_training_process_resumes_into_the_run_that_would_have_been(real_data_dir, tmp_path,
@@ -211,6 +258,7 @@ def test_an_augmented_cosine_run_resumes_with_its_schedule(real_data_dir, tmp_pa
     experiment = load_experiment("mnist-fast", ["dataset.train_limit=512", "dataset.test_limit=100",
                                                 "training.epochs=2", "training.augmentation.rotation=10",
                                                 'training.precision="fp32"'])
+    monkeypatch.setattr(training, "CHECKPOINT_RATIO", 0)  # a checkpoint after every epoch, however short
     real_save = Run.save_checkpoint
 
     def crash_after_first_epoch(run, model, history, **state):

@@ -1,7 +1,7 @@
 """How long an experiment will take on this machine, from a short measured probe.
 
 The time of a training run is mostly ``epochs x (training steps x seconds per step + validation
-steps x seconds per validation step + starting its calls + a checkpoint)``,
+steps x seconds per validation step + starting its calls + a checkpoint, or a share of one)``,
 plus what is paid once: building and tracing the model, loading the data, the final evaluation,
 saving. :func:`probe` measures these costs on this machine by training and evaluating the
 experiment's own model, at its batch size, precision and batches per backend call, on random
@@ -28,7 +28,7 @@ from shallowdeep.backend import keras
 from shallowdeep.data.info import DATASETS
 from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.experiments import Experiment
-from shallowdeep.training import build_model, compile_model, targets
+from shallowdeep.training import CHECKPOINT_RATIO, build_model, compile_model, targets
 
 #: Seconds a timed call lasts at least.
 PROBE_SECONDS = 0.3
@@ -121,10 +121,11 @@ def probe(experiment: Experiment) -> Estimate:
     train_step = _per_batch(fits, batches)
     validation_step = min(_timed(runner.validate) for _ in range(REPEATS)) / validation_batches
     starts = max(0.0, fits[0] - train_step)
-    with tempfile.TemporaryDirectory() as folder:  # each epoch ends with a checkpoint
+    with tempfile.TemporaryDirectory() as folder:
         checkpoint = _timed(lambda: model.save(Path(folder) / "checkpoint.keras"))
     keras.backend.clear_session()
-    per_epoch = steps * train_step + validation_steps * validation_step + starts + checkpoint
+    per_epoch = steps * train_step + validation_steps * validation_step + starts
+    per_epoch += min(checkpoint, per_epoch / CHECKPOINT_RATIO)  # one per epoch, or per 20x its cost of training
     evaluation = (validation_size + test_size) * validation_step / batch  # one prediction per example
     once += evaluation + FIXED_SECONDS
     return Estimate(experiment.name, training["epochs"] * per_epoch + once, training["epochs"], per_epoch, once)

@@ -1,7 +1,8 @@
 """Run folders: :class:`Run` is the one type that reads and writes them.
 
 A run lives in ``<runs_dir>/<experiment>/<UTC time>-<config digest>.partial/`` while it trains
-(a checkpoint and the history are written after every epoch) and is renamed, in one atomic step,
+(a checkpoint and the history are written after epochs, as
+:class:`~shallowdeep.training.CheckpointSchedule` says) and is renamed, in one atomic step,
 to the same name without ``.partial`` once every file is written. ``state.json`` records the
 digest of the resolved experiment and the package version, so a finished run can be found again
 for the same configuration and code, and an interrupted one resumed.

@@ -1,9 +1,10 @@
-"""Train one experiment end to end: build, fit with a checkpoint per epoch, evaluate, save.
+"""Train one experiment end to end: build, train with checkpoints, evaluate, save.
 
 :func:`train` is what ``shallowdeep train`` and ``shallowdeep.train`` run; it returns the
 finished :class:`~shallowdeep.runs.Run`. It is reproducible on a CPU (the same seed gives
-the same history), keeps every completed epoch when interrupted (Ctrl-C, crash, kill) and can
-continue from the last one (``resume=True``). A resumed run is the run that would have been: each
+the same history), keeps its last checkpoint when interrupted (Ctrl-C, crash, kill; written after
+every epoch on a CPU, bounded to 5 % of the training time where epochs are short:
+:class:`CheckpointSchedule`) and can continue from it (``resume=True``). A resumed run is the run that would have been: each
 epoch's order of examples is drawn from (seed, epoch), and the checkpoint keeps the model, its
 optimizer and the state of its random generators (dropout, augmentation).
 """
@@ -25,6 +26,9 @@ from shallowdeep.experiments import OPTIMIZERS, ConfigError, Experiment
 from shallowdeep.models import ModelError, create_model, with_augmentation
 from shallowdeep.prepare import PreparedData, prepare_data
 from shallowdeep.runs import HISTORY_COLUMNS, Run
+
+#: Training time between two checkpoints, at least, in units of the time a checkpoint takes to write.
+CHECKPOINT_RATIO = 20
 
 
 def build_model(experiment: Experiment) -> keras.Model:
@@ -158,6 +162,28 @@ def restore_random_state(model: keras.Model, state: list[list[int]] | None) -> N
         variable.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
 
 
+class CheckpointSchedule:
+    """When to write the checkpoint that lets an interrupted run resume: after an epoch, once the
+    training since the last one lasted at least :data:`CHECKPOINT_RATIO` times what writing the
+    last one took, and after the last epoch. Writing thus costs at most 1/``CHECKPOINT_RATIO`` of
+    the training time, and an interruption loses at most that much training (the resumed run
+    trains those epochs again, to the same history). Where epochs last seconds (a CPU) every
+    epoch gets one; a GPU's epochs of a fraction of a second share one."""
+
+    def __init__(self) -> None:
+        self.write_seconds = 0.0  # before the first write: due after the first epoch, which measures it
+        self.trained_seconds = 0.0
+
+    def due(self, epoch_seconds: float, last: bool = False) -> bool:
+        self.trained_seconds += epoch_seconds
+        return last or self.trained_seconds >= CHECKPOINT_RATIO * self.write_seconds
+
+    def save(self, run: Run, model: keras.Model, history: list[dict]) -> None:
+        started = time.perf_counter()
+        run.save_checkpoint(model, history, random_state=random_state(model))
+        self.write_seconds, self.trained_seconds = time.perf_counter() - started, 0.0
+
+
 def _progress_bar(progress: bool, epoch: int, epochs: int, batches: int) -> keras.utils.Progbar | None:
     """Keras' bar for an epoch: live on a terminal, one line per epoch in logs, none without progress."""
     if not progress:
@@ -180,7 +206,7 @@ def train(
 
     ``resume=True`` continues the newest interrupted run of the same resolved experiment (and
     starts a new one if there is none). ``data`` skips loading when the caller already has it.
-    ``callbacks`` run after each epoch's checkpoint is written (a sweep's pruning stops a trial there).
+    ``callbacks`` run after each epoch (a sweep's pruning stops a trial there).
     """
     training = experiment["training"]
     run = Run.find_interrupted(runs_dir, experiment) if resume else None
@@ -209,6 +235,7 @@ def train(
         batch_size=training["batch_size"], steps_per_call=training["steps_per_execution"],
     )
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
+    checkpoints = CheckpointSchedule()
     model.stop_training = False
     for epoch in range(epochs_done, training["epochs"]):
         started = time.perf_counter()
@@ -222,10 +249,13 @@ def train(
         if bar:
             bar.update(runner.batches, values=[(k, v) for k, v in logs.items() if k in HISTORY_COLUMNS], finalize=True)
         history.append(row)
-        run.save_checkpoint(model, history, random_state=random_state(model))
-        callback_list.on_epoch_end(epoch, logs)  # after the checkpoint: a callback may end the run here
+        if checkpoints.due(row["seconds"], last=epoch == training["epochs"] - 1):
+            checkpoints.save(run, model, history)
+        callback_list.on_epoch_end(epoch, logs)  # a callback may end the run here (a sweep's pruning)
         if model.stop_training:
             break
+    if run.epochs_done < len(history):  # stopped by a callback between checkpoints: the history is kept
+        checkpoints.save(run, model, history)
     evaluation_started = time.perf_counter()
     evaluation = evaluate_model(model, experiment, data)
     run.write_results(model, evaluation, {
