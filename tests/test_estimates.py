@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shallowdeep.estimates import Progress, minutes, probe, split_sizes
+from shallowdeep import estimates, lab
+from shallowdeep.estimates import Progress, minutes, probe, remember, remembered, split_sizes
 from shallowdeep.experiments import load_experiment
 
 
@@ -25,6 +26,29 @@ def test_a_probe_measures_the_experiment_s_own_model_without_loading_data(tmp_pa
     estimate = probe(load_experiment("hog-3", epochs=3))
     assert estimate.epochs == 3 and estimate.seconds_per_epoch > 0 and estimate.once_seconds > 0
     assert estimate.seconds == pytest.approx(3 * estimate.seconds_per_epoch + estimate.once_seconds)
+
+
+def test_a_run_s_timings_forecast_the_same_experiment_on_the_same_machine_and_versions(empty_cache, monkeypatch):
+    experiment = load_experiment("raw-1", epochs=4)
+    assert remembered(experiment) is None
+    remember(experiment, [3.0, 1.0, 1.2, 0.9], seconds=10.0)  # the first epoch traced the model
+    estimate = remembered(experiment)
+    assert (estimate.seconds_per_epoch, estimate.once_seconds) == (pytest.approx(1.1), pytest.approx(5.6))
+    assert remembered(load_experiment("raw-1", epochs=8)).seconds == pytest.approx(8 * 1.1 + 5.6)
+    assert remembered(load_experiment("raw-2", epochs=4)) is None
+    machine = estimates.environment
+    monkeypatch.setattr(estimates, "environment", lambda precision: {**machine(precision), "keras": "99.0"})
+    assert remembered(experiment) is None  # another version computes at another speed
+
+
+def test_the_lab_forecasts_from_earlier_runs_without_a_probe(empty_cache, tmp_path, monkeypatch, capsys):
+    experiments = [load_experiment("raw-1", epochs=10), load_experiment("hog-1", epochs=10)]
+    for experiment in experiments:
+        remember(experiment, [2.0] * 10, seconds=25.0)
+    monkeypatch.setattr(lab, "probe", lambda experiment: pytest.fail(f"{experiment.name} was probed"))
+    forecasts = lab._estimate([lab._Planned(experiment) for experiment in experiments], tmp_path)
+    assert forecasts == {"raw-1": pytest.approx(25.0), "hog-1": pytest.approx(25.0)}
+    assert "from earlier runs here: raw-1 25 s, hog-1 25 s" in capsys.readouterr().out
 
 
 def test_the_time_left_follows_how_the_finished_experiments_went():

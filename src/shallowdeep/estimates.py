@@ -10,6 +10,10 @@ counts of steps come from the dataset's known sizes. No dataset is loaded. A mod
 include tracing it into a graph, so the timed steps follow a warm-up call whose duration is
 counted once, as the run will pay it once.
 
+A run's own timings are kept (:func:`remember`, in the cache folder) and stand in for the probe
+the next time the same experiment is forecast on the same machine with the same versions
+(:func:`remembered`): a lab run again costs no probe.
+
 Timings on a shared machine move with its load: an estimate is a forecast, corrected while the
 lab runs (:class:`Progress`).
 """
@@ -17,14 +21,18 @@ lab runs (:class:`Progress`).
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from shallowdeep.backend import keras
+from shallowdeep.backend import environment, keras, resolve_precision
+from shallowdeep.cache import cache_path, read_entry, write_entry
 from shallowdeep.data.info import DATASETS
 from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.experiments import Experiment
@@ -129,6 +137,38 @@ def probe(experiment: Experiment) -> Estimate:
     evaluation = (validation_size + test_size) * validation_step / batch  # one prediction per example
     once += evaluation + FIXED_SECONDS
     return Estimate(experiment.name, training["epochs"] * per_epoch + once, training["epochs"], per_epoch, once)
+
+
+def _timings_key(experiment: Experiment) -> dict[str, Any]:
+    """What a run's timings depend on: the resolved experiment (whatever its number of epochs),
+    the machine (CPU, GPU) and the versions of what computes (shallowdeep, Keras, the backend,
+    NumPy, Python)."""
+    machine = environment(resolve_precision(experiment["training"]["precision"]))
+    return {"kind": "timings-1", "experiment": experiment.with_settings(epochs=1).digest(),
+            **{name: value for name, value in machine.items() if name not in ("precision_reason", "platform")}}
+
+
+def remembered(experiment: Experiment) -> Estimate | None:
+    """The forecast from a run of the same experiment measured before on this machine, with the
+    same versions (:func:`remember`), or ``None``: no probe is needed then."""
+    key = _timings_key(experiment)
+    stored = read_entry(cache_path("timings", key), key)
+    if stored is None:
+        return None
+    per_epoch, once = float(stored["seconds_per_epoch"]), float(stored["once_seconds"])
+    epochs = experiment["training"]["epochs"]
+    return Estimate(experiment.name, epochs * per_epoch + once, epochs, per_epoch, once)
+
+
+def remember(experiment: Experiment, seconds_per_epoch: Sequence[float], seconds: float) -> None:
+    """Keep what a run that trained all its epochs in ``seconds`` took, for :func:`remembered`:
+    the median epoch (the first one traces the model) and the rest as paid once."""
+    per_epoch = statistics.median(seconds_per_epoch)
+    key = _timings_key(experiment)
+    write_entry(cache_path("timings", key), key, {
+        "seconds_per_epoch": np.float64(per_epoch),
+        "once_seconds": np.float64(max(0.0, seconds - len(seconds_per_epoch) * per_epoch)),
+    })
 
 
 def minutes(seconds: float) -> str:

@@ -23,7 +23,7 @@ from shallowdeep import training
 from shallowdeep.backend import current_device, keras
 from shallowdeep.data import find_chest_xray
 from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET, DATASETS
-from shallowdeep.estimates import Progress, minutes, probe
+from shallowdeep.estimates import Progress, minutes, probe, remember, remembered
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
 from shallowdeep.generalisation import DEFAULT_DATASET, evaluate_run_outside
 from shallowdeep.prepare import DigitRenderings, digit_renderings
@@ -103,14 +103,18 @@ def _estimate(planned: list[_Planned], runs_dir: Path) -> dict[str, float]:
     if not to_train:
         return {}
     started = time.perf_counter()
-    forecasts = {}
+    forecasts, probed = {}, []
     for experiment in to_train:
-        estimate = probe(experiment)
+        estimate = remembered(experiment)
+        if estimate is None:
+            estimate = probe(experiment)
+            probed.append(experiment.name)
         interrupted = Run.find_interrupted(runs_dir, experiment)
         done = interrupted.epochs_done if interrupted else 0
         forecasts[experiment.name] = estimate.seconds - done * estimate.seconds_per_epoch
-    device = current_device()
-    print(f"estimate for this machine ({device.name}), from a {time.perf_counter() - started:.0f} s probe: "
+    sources = [f"a {time.perf_counter() - started:.0f} s probe" if probed else "",
+               "earlier runs here" if len(probed) < len(to_train) else ""]
+    print(f"estimate for this machine ({current_device().name}), from {' and '.join(filter(None, sources))}: "
           + ", ".join(f"{name} {minutes(seconds)}" for name, seconds in forecasts.items())
           + f"; total about {minutes(sum(forecasts.values()))}", flush=True)
     return forecasts
@@ -195,6 +199,7 @@ def run_lab(
         forecast = f", about {minutes(forecasts[name])}" if name in forecasts else ""
         print(f"{tag}: training {experiment['training']['epochs']} epoch(s){forecast}", flush=True)
         begun = time.perf_counter()
+        resumed = Run.find_interrupted(runs_dir, experiment) is not None
         try:
             run = training.train(experiment, runs_dir=runs_dir, data_dir=data_dir, resume=True, progress=progress)
         except KeyboardInterrupt:
@@ -210,6 +215,8 @@ def run_lab(
             clock.skipped(name)
             continue
         seconds = time.perf_counter() - begun
+        if not resumed:
+            remember(experiment, run.metrics["seconds_per_epoch"], seconds)
         records[name] = RunRecord(name, experiment, Outcome.TRAINED, run, seconds=seconds)
         outside.evaluate(records[name], tag)
         clock.finished(name, seconds)
