@@ -111,8 +111,11 @@ def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir,
 
 @pytest.mark.slow
 def test_the_lab_forecasts_its_time_then_says_elapsed_and_left(real_data_dir, tmp_path, capsys):
-    run_lab(out=tmp_path, experiments=["handout-raw", "handout-cnn"], quick=True, estimate=True,
-            data_dir=real_data_dir, progress=False)
+    result = run_lab(out=tmp_path, experiments=["handout-raw", "handout-cnn"], quick=True, estimate=True,
+                     data_dir=real_data_dir, progress=False)
+    assert set(result.phase_seconds) == {"forecast", "training", "outside_digits", "report"}
+    assert all(seconds > 0 for seconds in result.phase_seconds.values())
+    assert sum(result.phase_seconds.values()) <= result.seconds
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("estimate for this machine (") and "total about" in printed[0]
     assert "handout-raw" in printed[0] and "handout-cnn" in printed[0]

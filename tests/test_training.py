@@ -49,6 +49,15 @@ def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_
     np.testing.assert_array_equal(run.predictions.test_labels, data.y_test)
 
 
+def test_a_run_says_where_its_time_went(real_data_dir, tmp_path):
+    run = train(load_experiment("raw-1", SMALL), runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
+    phases = run.metrics["phase_seconds"]
+    assert list(phases) == list(training.PHASES) and all(seconds >= 0 for seconds in phases.values())
+    assert phases["passes"] > 0 and phases["checkpoints"] > 0 and phases["data"] > 0
+    trained = run.metrics["training_seconds"]
+    assert phases["passes"] + phases["epochs_other"] == pytest.approx(trained)
+
+
 def test_the_same_seed_gives_the_same_history(real_data_dir, tmp_path):
     experiment = load_experiment("raw-2", ["dataset.train_limit=2000", "dataset.test_limit=100", "training.epochs=2"])
     data = prepare_data(experiment, real_data_dir, progress=False)

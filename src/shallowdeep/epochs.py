@@ -25,6 +25,7 @@ not divide the examples), with the same loss, weights and metrics.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -84,6 +85,10 @@ class EpochRunner:
         self.batch_size = batch_size
         self.steps_per_call = steps_per_call
         self.train_size, self.val_size = len(x_train), len(x_val)
+        #: Seconds spent in training and validation passes, from their first call until their
+        #: results are read back (which waits for the device): the compiled steps, and on PyTorch
+        #: and JAX-on-CPU their calls from Python.
+        self.pass_seconds = 0.0
         to_device = keras.ops.convert_to_tensor
         weights = None if sample_weight is None else to_device(np.asarray(sample_weight, dtype=np.float32))
         self.train_arrays = (to_device(x_train), to_device(y_train), weights)
@@ -99,6 +104,7 @@ class EpochRunner:
 
     def train_epoch(self, plan: EpochPlan, progress: Callable[[int], None] | None = None) -> dict[str, float]:
         """One epoch in ``plan``'s order; the epoch's mean loss and metrics."""
+        started = time.perf_counter()
         mixed = plan.partners is not None
         order = np.asarray(plan.order, dtype=np.int32)
         partners = np.asarray(plan.partners, dtype=np.int32) if mixed else None
@@ -114,17 +120,22 @@ class EpochRunner:
             if progress is not None:
                 progress(done)
         self._end()
-        return self._results()
+        results = self._results()
+        self.pass_seconds += time.perf_counter() - started
+        return results
 
     def validate(self) -> dict[str, float]:
         """Loss and metrics over the validation set, in order."""
+        started = time.perf_counter()
         order = np.arange(self.val_size, dtype=np.int32)
         self.model.reset_metrics()
         self._begin(training=False)
         for first, steps, size in _blocks(self.val_size, self.batch_size, self.steps_per_call):
             self._test_call(order[first:first + steps * size].reshape(steps, size))
         self._end()
-        return self._results()
+        results = self._results()
+        self.pass_seconds += time.perf_counter() - started
+        return results
 
     def _results(self) -> dict[str, float]:
         return {name: float(keras.ops.convert_to_numpy(value))

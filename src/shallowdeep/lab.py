@@ -15,7 +15,7 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,19 @@ class LabResult:
     report_markdown: Path
     report_html: Path
     seconds: float
+    #: Where the lab's time went: ``forecast`` (probe), ``training`` (every experiment trained here:
+    #: each run's own phases are in its ``metrics.json``), ``outside_digits`` (synthdigits), ``report``.
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def runs(self) -> list[Run]:
         return [record.run for record in self.records if record.run is not None]
+
+
+def _timed(call) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
 
 
 def training_order(experiments: Sequence[Experiment]) -> list[Experiment]:
@@ -181,7 +190,9 @@ def run_lab(
     xray_root = xray_path or find_chest_xray(data_dir)
     bases = [load_experiment(name) for name in (experiments if experiments is not None else suite_members(suite))]
     planned = _plan(training_order(bases), runs_dir, quick, force, precision, xray_path, xray_root)
+    phases = {"forecast": 0.0, "training": 0.0, "outside_digits": 0.0, "report": 0.0}
     forecasts = _estimate(planned, runs_dir) if (not quick if estimate is None else estimate) else {}
+    phases["forecast"] = time.perf_counter() - started
     clock = Progress(forecasts)
     records: dict[str, RunRecord] = {}
     outside = _OutsideDigits(out)
@@ -194,7 +205,7 @@ def run_lab(
                 print(f"{tag}: skipped ({item.why_skipped})", flush=True)
             else:
                 print(f"{tag}: reusing {item.record.run.path}", flush=True)
-                outside.evaluate(item.record, tag)
+                phases["outside_digits"] += _timed(lambda: outside.evaluate(item.record, tag))
             continue
         forecast = f", about {minutes(forecasts[name])}" if name in forecasts else ""
         print(f"{tag}: training {experiment['training']['epochs']} epoch(s){forecast}", flush=True)
@@ -212,18 +223,22 @@ def run_lab(
             print(f"{tag}: FAILED: {message} (traceback in {log})", flush=True)
             records[name] = RunRecord(name, experiment, Outcome.FAILED, error=message,
                                       seconds=time.perf_counter() - begun)
+            phases["training"] += records[name].seconds
             clock.skipped(name)
             continue
         seconds = time.perf_counter() - begun
+        phases["training"] += seconds
         if not resumed:
             remember(experiment, run.metrics["seconds_per_epoch"], seconds)
         records[name] = RunRecord(name, experiment, Outcome.TRAINED, run, seconds=seconds)
-        outside.evaluate(records[name], tag)
+        phases["outside_digits"] += _timed(lambda: outside.evaluate(records[name], tag))
         clock.finished(name, seconds)
         print(f"{tag}: done in {minutes(seconds)}; {clock.line() if forecasts else f'elapsed {minutes(clock.elapsed)}'}",
               flush=True)
         _release_memory()
     in_report_order = [records[base.name] for base in bases]
+    reporting = time.perf_counter()
     markdown, html = write_report(in_report_order, out, suite=suite, quick=quick, lang=lang, command=command,
                                   seconds=time.perf_counter() - started, sweeps=sweeps)
-    return LabResult(in_report_order, markdown, html, time.perf_counter() - started)
+    phases["report"] = time.perf_counter() - reporting
+    return LabResult(in_report_order, markdown, html, time.perf_counter() - started, phases)

@@ -29,6 +29,12 @@ from shallowdeep.runs import HISTORY_COLUMNS, Run
 
 #: Training time between two checkpoints, at least, in units of the time a checkpoint takes to write.
 CHECKPOINT_RATIO = 20
+#: Where a run's time goes (``metrics.json``'s ``phase_seconds``, for the process that finished it):
+#: loading the data; building, compiling and placing the model and data on the device; the
+#: training and validation passes (:attr:`~shallowdeep.epochs.EpochRunner.pass_seconds`); writing
+#: checkpoints; the rest of each epoch (its order, progress, history, callbacks); the final
+#: evaluation. Saving the results comes after and is not in it.
+PHASES = ("data", "model", "passes", "checkpoints", "epochs_other", "evaluation")
 
 
 def build_model(experiment: Experiment) -> keras.Model:
@@ -173,6 +179,7 @@ class CheckpointSchedule:
     def __init__(self) -> None:
         self.write_seconds = 0.0  # before the first write: due after the first epoch, which measures it
         self.trained_seconds = 0.0
+        self.total_seconds = 0.0
 
     def due(self, epoch_seconds: float, last: bool = False) -> bool:
         self.trained_seconds += epoch_seconds
@@ -182,6 +189,7 @@ class CheckpointSchedule:
         started = time.perf_counter()
         run.save_checkpoint(model, history, random_state=random_state(model))
         self.write_seconds, self.trained_seconds = time.perf_counter() - started, 0.0
+        self.total_seconds += self.write_seconds
 
 
 def _progress_bar(progress: bool, epoch: int, epochs: int, batches: int) -> keras.utils.Progbar | None:
@@ -213,6 +221,8 @@ def train(
     epochs_done = run.epochs_done if run else 0
     history = run.history if run else []
 
+    phases = dict.fromkeys(PHASES, 0.0)
+    began = time.perf_counter()
     set_random_seed(training["seed"])
     if run and epochs_done:
         model = run.load_checkpoint()
@@ -220,7 +230,9 @@ def train(
     else:
         model = build_model(experiment)  # before loading data: a bad model fails fast
     if data is None:
+        loading = time.perf_counter()
         data = prepare_data(experiment, data_dir, progress)
+        phases["data"] = time.perf_counter() - loading
     if not model.compiled:  # a resumed checkpoint comes with its optimizer state and schedule
         compile_model(model, experiment, train_samples=len(data.y_train))
     if run is None:
@@ -234,6 +246,7 @@ def train(
         data.x_val, targets(data.y_val, experiment, classes),
         batch_size=training["batch_size"], steps_per_call=training["steps_per_execution"],
     )
+    phases["model"] = time.perf_counter() - began - phases["data"]
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
     checkpoints = CheckpointSchedule()
     model.stop_training = False
@@ -256,8 +269,11 @@ def train(
             break
     if run.epochs_done < len(history):  # stopped by a callback between checkpoints: the history is kept
         checkpoints.save(run, model, history)
+    phases["passes"], phases["checkpoints"] = runner.pass_seconds, checkpoints.total_seconds
+    phases["epochs_other"] = sum(row["seconds"] for row in history[epochs_done:]) - runner.pass_seconds
     evaluation_started = time.perf_counter()
     evaluation = evaluate_model(model, experiment, data)
+    phases["evaluation"] = time.perf_counter() - evaluation_started
     run.write_results(model, evaluation, {
         "experiment": experiment.name,
         "params": int(model.count_params()),
@@ -270,6 +286,7 @@ def train(
         "class_weight": {data.class_names[i]: w for i, w in weights.items()} if weights else None,
         "seconds_per_epoch": [row["seconds"] for row in history],
         "training_seconds": float(sum(row["seconds"] for row in history)),
-        "evaluation_seconds": time.perf_counter() - evaluation_started,
+        "evaluation_seconds": phases["evaluation"],
+        "phase_seconds": phases,
     })
     return run.finish()
