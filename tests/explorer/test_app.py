@@ -11,11 +11,14 @@ import zlib
 
 import numpy as np
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from PIL import Image
 
 from shallowdeep.data import load_mnist
 from shallowdeep.data.images import read_gray_image
 from shallowdeep.evaluation import predict_probabilities
+from shallowdeep.explorer.app import BodyLimit
 from shallowdeep.explorer.pictures import heatmap_overlay
 from shallowdeep.features.digits import normalise_digit
 from shallowdeep.models import GradCam
@@ -190,6 +193,28 @@ def test_a_request_body_over_the_cap_gets_413_whether_announced_or_streamed(expl
     for response in (announced, streamed):
         assert response.status_code == 413 and "larger than 20,971,520 bytes" in response.json()["detail"]
     assert client.get("/api/runs").status_code == 200
+
+
+def test_a_body_past_the_cap_gets_413_even_where_the_application_answers_what_it_was_left_with():
+    """The cap cuts the body off by raising inside ``receive``; code that catches that error (a form
+    parser, a body parser) and answers for the cut-short body, here a 422, must not decide the answer."""
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    app.add_middleware(BodyLimit, max_bytes=1_000)
+
+    @app.post("/swallow")
+    async def swallow(request: Request):
+        try:
+            await request.body()
+        except Exception:
+            pass  # as a parser that takes any error for the end of the body
+        return JSONResponse({"detail": "not a readable PNG or JPEG image"}, status_code=422)
+
+    client = TestClient(app)
+    response = client.post("/swallow", content=(b"\0" * 100 for _ in range(50)))
+    assert response.status_code == 413 and "larger than 1,000 bytes" in response.json()["detail"]
+    assert client.post("/swallow", content=b"\0" * 900).status_code == 422  # under the cap: the application answers
 
 
 def test_the_page_loads_nothing_from_elsewhere_and_only_this_computer_s_names_are_served(client, explorer_app):

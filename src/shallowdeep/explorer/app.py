@@ -52,37 +52,67 @@ _IMAGE_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
+class _BodyTooLarge(Exception):
+    """Raised into the application by :class:`BodyLimit`'s ``receive`` once the body passes the cap."""
+
+
 class BodyLimit:
     """ASGI middleware: a request body over ``max_bytes`` gets 413, whether it announces its length
-    (refused before it is read) or streams it in chunks (refused when the total passes the cap)."""
+    (refused before it is read) or streams it in chunks (refused when the total passes the cap).
+
+    A streamed body is cut off by raising from ``receive``, so no more than the cap is ever held.
+    The 413 is answered here, not left to the application: code between here and the endpoint
+    that catches the error (a form parser, FastAPI's body parsing) or answers for the cut-short
+    body it was left with (a 422 "not an image") must not decide the answer, so once the cap is
+    passed every later ``receive`` raises again and whatever the application sends is dropped.
+    """
 
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
 
-    def _too_large(self) -> HTTPException:
-        return HTTPException(413, f"the request body is larger than {self.max_bytes:,} bytes, the most this "
-                                  f"server accepts; send a smaller image (shrink it or save it as JPEG)")
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse({"detail": f"the request body is larger than {self.max_bytes:,} bytes, the most this "
+                                       f"server accepts; send a smaller image (shrink it or save it as JPEG)"},
+                            status_code=413)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > self.max_bytes:
-            error = self._too_large() if length.isdigit() else HTTPException(400, "the Content-Length header is not a number")
-            await JSONResponse({"detail": error.detail}, status_code=error.status_code)(scope, receive, send)
+        if not length.isdigit():
+            await JSONResponse({"detail": "the Content-Length header is not a number"}, 400)(scope, receive, send)
             return
-        received = 0
+        if int(length) > self.max_bytes:
+            await self._too_large()(scope, receive, send)
+            return
+        received, too_large, started = 0, False, False
 
         async def counted_receive():
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                raise _BodyTooLarge
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise self._too_large()  # FastAPI turns it into the 413 answer
+                too_large = True
+                raise _BodyTooLarge
             return message
 
-        await self.app(scope, counted_receive, send)
+        async def guarded_send(message):
+            nonlocal started
+            if too_large and not started:
+                return  # the answer is the 413 below, whatever the application made of the cut-short body
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except _BodyTooLarge:
+            if started:
+                raise  # a response already under way cannot become a 413: the server closes the connection
+        if too_large and not started:
+            await self._too_large()(scope, receive, send)
 
 
 @dataclass
