@@ -84,12 +84,20 @@ def test_a_port_in_use_is_one_clear_error():
 
 def test_only_loopback_is_served_without_a_warning(capsys):
     warn_if_exposed("127.0.0.1")
+    warn_if_exposed("::1")
     assert capsys.readouterr().err == ""
     warn_if_exposed("0.0.0.0")
     assert "warning: listening on 0.0.0.0, not only on this computer" in capsys.readouterr().err
-    assert accepted_hosts("127.0.0.1") == ["127.0.0.1", "localhost"]
-    assert accepted_hosts("192.168.1.20") == ["127.0.0.1", "localhost", "192.168.1.20"]
-    assert accepted_hosts("0.0.0.0") == ["*"]
+
+
+def test_every_loopback_address_is_called_by_this_computer_s_names_only():
+    """A page of another site must not reach the server under a name of its own (DNS rebinding):
+    only listening on every interface accepts every name, IPv6 loopback included."""
+    names = ["127.0.0.1", "localhost", "[::1]", "::1"]
+    assert accepted_hosts("127.0.0.1") == accepted_hosts("::1") == accepted_hosts("localhost") == names
+    assert accepted_hosts("192.168.1.20") == [*names, "192.168.1.20"]
+    assert accepted_hosts("fd00::20") == [*names, "[fd00::20]", "fd00::20"]
+    assert accepted_hosts("0.0.0.0") == accepted_hosts("::") == ["*"]
 
 
 def test_runs_of_version_0_1_are_shown_and_their_missing_predictions_explained(lab_report, real_data_dir):

@@ -12,6 +12,7 @@ The API is described by FastAPI's OpenAPI document (``/openapi.json``, browsable
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -21,7 +22,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.datastructures import Headers
 
 from shallowdeep.data.images import MAX_PIXELS, read_gray_image
 from shallowdeep.errors import DataError
@@ -36,8 +37,11 @@ from shallowdeep.version import __version__
 MAX_BODY_BYTES = 20 * 1024 * 1024
 #: A drawing of a digit needs far fewer pixels than a photo; a digit image over this is refused.
 MAX_DIGIT_PIXELS = 4_000_000
-#: The names a request may call this computer by when the server listens on loopback.
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+#: The names a request may call this computer by when the server listens on loopback (any port);
+#: a browser writes IPv6 in brackets (``[::1]:8000``), some clients send it bare.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+#: The addresses that listen on every interface: the server may be called by any of the computer's names.
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
 #: The page's files, served from memory.
 _STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
            "/explorer.js": ("explorer.js", "text/javascript; charset=utf-8"),
@@ -115,6 +119,33 @@ class BodyLimit:
             await self._too_large()(scope, receive, send)
 
 
+class HostCheck:
+    """ASGI middleware: a request whose ``Host`` header is not one of ``allowed_hosts`` (with any
+    port, or none; ``"*"`` allows every name) gets 400. A page of another site whose name was made
+    to point at this computer (DNS rebinding) sends its own name, and is refused.
+
+    Not Starlette's ``TrustedHostMiddleware``: in older Starlette versions that this project allows
+    it reads the name up to the first colon (``[`` for ``[::1]:8000``), and it refuses a bare ``::1``.
+    """
+
+    def __init__(self, app, allowed_hosts: Sequence[str]):
+        self.app, self.allowed_hosts = app, list(allowed_hosts)
+        names = "|".join(re.escape(name) for name in self.allowed_hosts)
+        self._pattern = None if "*" in self.allowed_hosts else re.compile(rf"(?:{names})(?::[0-9]+)?", re.IGNORECASE)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or self._pattern is None:
+            await self.app(scope, receive, send)
+            return
+        host = Headers(scope=scope).get("host", "")
+        if not self._pattern.fullmatch(host):
+            detail = (f"this server does not answer to the name {_shown(host)} (the Host header), only to "
+                      f"{', '.join(self.allowed_hosts)}: a page of another site cannot reach it under a name of its own")
+            await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 @dataclass
 class Explorer:
     """The runs, their keys, and everything loaded once for them: models, features, test images."""
@@ -176,13 +207,14 @@ def _decode(payload: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def accepted_hosts(host: str) -> list[str]:
-    """The ``Host`` headers to accept when listening on ``host``: this computer's names and ``host``
-    itself, so that a web page cannot reach the server under a name of its own (DNS rebinding).
-    Every name when listening on every interface, or on an IPv6 address (Starlette's check reads
-    the port off after the first colon)."""
-    if host in ("0.0.0.0", "") or ":" in host:
+    """The ``Host`` headers to accept (each with any port) when listening on ``host``: this
+    computer's loopback names and ``host`` itself, so that a web page cannot reach the server under
+    a name of its own (DNS rebinding). Every name (``["*"]``) only when listening on every interface
+    (``0.0.0.0``, ``::``), where the computer's other names and addresses reach the server too."""
+    if host in EVERY_INTERFACE:
         return ["*"]
-    return list(dict.fromkeys([*LOOPBACK_HOSTS, host]))
+    own = [f"[{host}]", host] if ":" in host else [host]
+    return list(dict.fromkeys([*LOOPBACK_HOSTS, *own]))
 
 
 def create_app(runs: Sequence[Run], *, data_dir: str | os.PathLike | None = None,
@@ -203,8 +235,9 @@ def create_app(runs: Sequence[Run], *, data_dir: str | os.PathLike | None = None
         await JSONResponse({"detail": detail}, status_code=404)(scope, receive, send)
 
     app.router.default = not_found
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    # The last added runs first: a request is checked for where it comes from before its body is read.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(HostCheck, allowed_hosts=allowed_hosts)
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
