@@ -3,7 +3,9 @@
 Everything a request may name is checked against what the server set up at start: runs by their
 opaque keys (:mod:`shallowdeep.explorer.catalog`), test rows and classes by range. Nothing from a
 request is joined to a filesystem path, the page and its script are served from memory, request
-bodies are capped (413) and images are decoded under a pixel limit. A bad request gets a 4xx with
+bodies are capped (413) and images are decoded under a pixel limit. Only this computer's names are
+answered (400 otherwise: DNS rebinding), and only the explorer's own page and scripts (403 for a
+page of another site, as Jupyter's server refuses it). A bad request gets a 4xx with
 a sentence saying what was wrong (``{"detail": "..."}``), and the server goes on serving.
 
 The API is described by FastAPI's OpenAPI document (``/openapi.json``, browsable at ``/docs``).
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -146,6 +149,55 @@ class HostCheck:
         await self.app(scope, receive, send)
 
 
+def _site(url: str) -> tuple[str, str, int | None] | None:
+    """The scheme, host and port (the default one if none is written) of a URL or an origin; None
+    for what names no site: an opaque origin (``null``, sent by a sandboxed or local page), garbage."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    return (parts.scheme, parts.hostname, port) if parts.scheme and parts.hostname else None
+
+
+class SameOrigin:
+    """ASGI middleware: a request sent by a page of another site gets 403, as Jupyter's server
+    refuses them; the explorer answers its own page, and scripts.
+
+    A browser names the site of the page behind a request in its ``Origin`` header (every
+    cross-site ``fetch`` and form post) or, in older browsers, only in ``Referer``. The site must be
+    the server's own: the request's scheme and ``Host`` (the page's script sends its own Origin,
+    and no Referer: ``Referrer-Policy: no-referrer``). A request with neither header is no page's
+    (curl, Python) and passes.
+
+    ``Origin`` is checked on every method: a GET that carries one is a script of another site that
+    could read the answer (the runs, whether an explorer runs at all), and the page never needs
+    that. ``Referer`` is checked on every method but GET and HEAD: a GET with a foreign Referer and
+    no Origin is a link followed to the page (from a notebook at localhost:8888 that printed its
+    address), which changes nothing and whose answer no other page can read.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        own = f"{scope['scheme']}://{headers.get('host', '')}"
+        header, sender = "Origin", headers.get("origin")
+        if sender is None and scope["method"] not in ("GET", "HEAD"):
+            header, sender = "Referer", headers.get("referer")
+        if sender is not None and (_site(sender) is None or _site(sender) != _site(own)):
+            detail = (f"the explorer only answers its own page, {own}/: this request comes from "
+                      f"{_shown(sender)} (its {header} header); open {own}/ itself, or send the request from "
+                      f"a script (curl, Python), which names no page")
+            await JSONResponse({"detail": detail}, status_code=403)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 @dataclass
 class Explorer:
     """The runs, their keys, and everything loaded once for them: models, features, test images."""
@@ -237,6 +289,7 @@ def create_app(runs: Sequence[Run], *, data_dir: str | os.PathLike | None = None
     app.router.default = not_found
     # The last added runs first: a request is checked for where it comes from before its body is read.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SameOrigin)
     app.add_middleware(HostCheck, allowed_hosts=allowed_hosts)
 
     @app.middleware("http")
