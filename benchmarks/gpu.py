@@ -1,0 +1,128 @@
+"""The seed lab, report included, on every Keras backend installed here, and where its time goes.
+
+    python benchmarks/gpu.py                                   # every installed backend, the seed suite
+    python benchmarks/gpu.py --backends jax torch --data-dir .data --budget 200
+    python benchmarks/gpu.py --backends tensorflow             # on a CPU: the lab's time by phase
+
+Made for one GPU (the target: the whole seed lab in at most 60 s per backend), and it runs as well
+on a CPU. Each backend runs ``shallowdeep.run_lab`` in a fresh process (Keras loads one backend)
+into an empty folder, so that everything trains, with the forecast (``estimate=True``) as a user
+gets it. For each backend the JSON keeps the lab's wall time and phases (forecast, training,
+synthdigits, report), and for each experiment its seconds, its run's phases (data, model, the
+training and validation passes, checkpoints, the rest of the epochs, evaluation; saving is the
+rest) and the share of its time inside the passes, the compiled steps; with the device's name
+(the GPU's, or the CPU's), the versions and the command. A backend that outlasts ``--budget``
+seconds is stopped and recorded as such, so the whole script ends in bounded time.
+
+xray-1 needs the chest X-ray folder; where the data folder has none, the lab skips it and the JSON
+says so (time it in a second call with a folder that has it, ``--experiments xray-1``).
+Results: ``results/gpu.json`` (``--output``), and a Markdown table on stdout. Never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def worker(out: Path, experiments: list[str] | None, data_dir: str | None, quick: bool) -> dict:
+    """In a process whose backend is set: the lab, then what each of its runs measured."""
+    import shallowdeep as sd
+    from shallowdeep.backend import current_device, environment, resolve_precision
+
+    result = sd.run_lab(out=out, experiments=experiments, data_dir=data_dir, quick=quick, force=True,
+                        estimate=True, progress=False)
+    rows = []
+    for record in result.records:
+        row = {"experiment": record.name, "outcome": record.outcome.value, "seconds": record.seconds}
+        if record.run is not None and record.outcome.value == "trained":
+            metrics = record.run.metrics
+            phases = metrics.get("phase_seconds", {})
+            row.update(epochs=metrics["epochs"], test_accuracy=metrics["test"]["accuracy"], phase_seconds=phases,
+                       passes_share=phases.get("passes", 0.0) / record.seconds if record.seconds else None)
+        elif record.error:
+            row["error"] = record.error
+        rows.append(row)
+    machine = environment(resolve_precision("auto"))
+    return {"backend": machine["backend"], "version": machine[machine["backend"]], "keras": machine["keras"],
+            "precision": machine["precision"], "device": current_device().name, "cpu": machine["cpu"],
+            "seconds": result.seconds,
+            "phase_seconds": result.phase_seconds, "experiments": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS,
+                        default=[name for name in BACKENDS if importlib.util.find_spec(name)])
+    parser.add_argument("--experiments", nargs="+", help="presets instead of the seed suite")
+    parser.add_argument("--data-dir", help="the data folder (default: as the shallowdeep command finds it)")
+    parser.add_argument("--quick", action="store_true", help="the quick lab (1 epoch on slices): to try the script")
+    parser.add_argument("--budget", type=float, default=240.0, help="seconds a backend may take (default 240)")
+    parser.add_argument("--output", default="gpu.json", help="file name under benchmarks/results (default gpu.json)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.worker:
+        result = worker(Path(arguments.worker), arguments.experiments, arguments.data_dir, arguments.quick)
+        print("RESULT " + json.dumps(result))
+        return
+
+    from shallowdeep.storage import write_json
+    from shallowdeep.version import __version__
+
+    started = time.perf_counter()
+    backends = []
+    for backend in arguments.backends:
+        command = [sys.executable, __file__, "--worker", tempfile.mkdtemp(prefix=f"lab-{backend}-")]
+        command += ["--experiments", *arguments.experiments] if arguments.experiments else []
+        command += ["--data-dir", arguments.data_dir] if arguments.data_dir else []
+        command += ["--quick"] if arguments.quick else []
+        begun = time.perf_counter()
+        try:
+            done = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": backend}, capture_output=True,
+                                  text=True, timeout=arguments.budget)
+        except subprocess.TimeoutExpired as stopped:
+            backends.append({"backend": backend, "timed_out_after": arguments.budget,
+                             "output": (stopped.stdout or b"")[-3000:].decode(errors="replace")
+                             if isinstance(stopped.stdout, bytes) else (stopped.stdout or "")[-3000:]})
+            print(f"{backend}: stopped after {arguments.budget:.0f} s", file=sys.stderr, flush=True)
+            continue
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        if done.returncode or not lines:
+            backends.append({"backend": backend, "failed": done.returncode,
+                             "output": (done.stdout + done.stderr)[-3000:]})
+            print(f"{backend}: failed ({done.returncode}):\n{done.stderr[-2000:]}", file=sys.stderr, flush=True)
+            continue
+        backends.append({**json.loads(lines[-1].removeprefix("RESULT ")),
+                         "process_seconds": time.perf_counter() - begun})
+    result = {"command": " ".join(["python", "benchmarks/gpu.py", *sys.argv[1:]]), "shallowdeep": __version__,
+              "seconds": time.perf_counter() - started, "backends": backends}
+    write_json(RESULTS / arguments.output, result)
+    for entry in backends:
+        if "experiments" not in entry:
+            continue
+        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in entry["phase_seconds"].items())
+        print(f"\n{entry['backend']} {entry['version']} on {entry['device']}: lab {entry['seconds']:.1f} s "
+              f"({phases})\n")
+        print("| experiment | outcome | seconds | data | model | passes | checkpoints | epochs other | evaluation "
+              "| in passes |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for row in entry["experiments"]:
+            phases = row.get("phase_seconds") or {}
+            cells = " | ".join(f"{phases[name]:.1f}" if name in phases else "-"
+                               for name in ("data", "model", "passes", "checkpoints", "epochs_other", "evaluation"))
+            share = f"{100 * row['passes_share']:.0f} %" if row.get("passes_share") is not None else "-"
+            print(f"| {row['experiment']} | {row['outcome']} | {row['seconds']:.1f} | {cells} | {share} |")
+
+
+if __name__ == "__main__":
+    main()
