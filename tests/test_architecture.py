@@ -21,7 +21,7 @@ LAYERS = [
     {"experiments"},
     {"prepare", "evaluation", "epochs"},
     {"runs"},
-    {"training", "predict", "generalisation"},
+    {"training", "predict", "generalisation", "adaptation"},
     {"estimates", "sweeps"},
     {"reporting"},
     {"lab"},

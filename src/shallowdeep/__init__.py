@@ -31,6 +31,7 @@ _LAZY = {
     "experiment": "shallowdeep.api",
     "explore": "shallowdeep.api",
     "sweep": "shallowdeep.api",
+    "adapt": "shallowdeep.api",
     "Run": "shallowdeep.runs",
     "RunError": "shallowdeep.runs",
     "Experiment": "shallowdeep.experiments",
@@ -48,7 +49,7 @@ _SUBMODULES = ("plots", "data", "features", "models", "experiments", "runs", "ev
 if TYPE_CHECKING:
     from shallowdeep import data, evaluation, experiments, features, models, plots, runs, sweeps
     from shallowdeep.api import (
-        evaluate, experiment, explore, load_run, predict_images, presets, report, run_lab, sweep, train,
+        adapt, evaluate, experiment, explore, load_run, predict_images, presets, report, run_lab, sweep, train,
     )
     from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
     from shallowdeep.experiments import ConfigError, Experiment

@@ -139,6 +139,31 @@ def predict_images(run: Run | str | os.PathLike, images: Sequence[str | os.PathL
     return predict(run, list(images))
 
 
+def adapt(
+    run: Run | str | os.PathLike,
+    images: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    labelled: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    batch_norm: bool = True,
+    prevalence: bool = True,
+    progress: bool = True,
+) -> Run:
+    """A finished binary run adapted to a new site from its unlabelled images (what ``shallowdeep
+    adapt`` does): batch-norm statistics measured on the images, the site's prevalence estimated and
+    the threshold set for it; a new finished :class:`Run` (``<name>-adapted``), evaluated at that
+    threshold on the source's test split or on ``labelled`` (a folder with one subfolder per class).
+
+    >>> adapted = sd.adapt("runs/xray-best/20260101-120000-abcd1234", "hospital-b/")   # doctest: +SKIP
+    >>> adapted.metrics["adaptation"]["prevalence"]["estimated"]                          # doctest: +SKIP
+    """
+    from shallowdeep.adaptation import adapt as adapt_run
+
+    return adapt_run(run, images, labelled=labelled, runs_dir=runs_dir, data_dir=data_dir,
+                     batch_norm=batch_norm, prevalence=prevalence, progress=progress)
+
+
 def run_lab(suite: str = "seed", out: str | os.PathLike = "lab-report", **options: Any) -> LabResult:
     """Train (or reuse) every experiment of ``suite`` and write the report; what ``shallowdeep lab``
     does (options: ``quick``, ``lang``, ``force``, ``precision``, ``data_dir``, ``xray_dir``, ...)."""

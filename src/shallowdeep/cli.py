@@ -410,6 +410,85 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+_ADAPT_HELP = """\
+Adapt a finished binary run (a chest X-ray screener) to a new site, another hospital, from that
+site's unlabelled images: the batch-norm statistics are measured on them (AdaBN), the model's
+outputs calibrated on the run's own validation predictions (Platt), the share of pneumonia at the
+new site estimated from its images (EM, Saerens et al. 2002) and the threshold set for it (Bayes'
+rule). No label of the new site is read: folder names are ignored, so a tree with class
+subfolders reads as its images alone. At least 100 images.
+
+The result is a new run, <name>-adapted, beside the source run (or in --runs-dir), evaluated at
+its threshold on the source's test split, or with --labelled on a folder with one subfolder per
+class (its labels are read after the adaptation is fixed, to measure it). predict, evaluate and
+explore take it as any run.
+
+examples:
+  shallowdeep adapt runs/xray-best/20260101-120000-abcd1234 hospital-b/
+  shallowdeep adapt runs/xray-best/20260101-120000-abcd1234 hospital-b/ --labelled hospital-b-labelled/
+  shallowdeep adapt RUN scans/*.jpeg --no-batch-norm       # the threshold only
+"""
+
+
+def _add_adapt_parser(commands) -> None:
+    parser = commands.add_parser(
+        "adapt", help="a binary run adapted to a new site from its unlabelled images",
+        description=_ADAPT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run", metavar="RUN", help="a finished binary run folder (e.g. of xray-best)")
+    parser.add_argument("images", nargs="+", metavar="IMAGES",
+                        help="the new site's images: PNG or JPEG files, or folders read to any depth")
+    parser.add_argument("--labelled", metavar="DIR",
+                        help="measure the adapted run on DIR (one subfolder per class) instead of the source's test split")
+    parser.add_argument("--runs-dir", help="where the adapted run goes (default: beside the source run)")
+    parser.add_argument("--no-batch-norm", dest="batch_norm", action="store_false",
+                        help="keep the batch-norm statistics the run learned")
+    parser.add_argument("--no-prevalence", dest="prevalence", action="store_false",
+                        help="keep the run's threshold instead of setting one for the estimated prevalence")
+    parser.add_argument("--json", action="store_true", help="print what was measured and the metrics as JSON")
+    _add_data_dir(parser)
+    _add_no_progress(parser)
+    parser.set_defaults(handler=_run_adapt)
+
+
+def _run_adapt(args: argparse.Namespace) -> int:
+    import json
+
+    from shallowdeep.api import adapt
+
+    run = adapt(args.run, args.images, labelled=args.labelled, runs_dir=args.runs_dir, data_dir=args.data_dir,
+                batch_norm=args.batch_norm, prevalence=args.prevalence, progress=not args.no_progress)
+    metrics, adaptation = run.metrics, run.metrics["adaptation"]
+    if args.json:
+        shown = ("accuracy", "sensitivity", "specificity", "roc_auc", "threshold")
+        print(json.dumps({"run": str(run.path), "adaptation": adaptation,
+                          "test": {key: metrics["test"][key] for key in shown},
+                          "as_trained": {key: metrics["source"]["test"][key] for key in shown}}, indent=2))
+        return 0
+    images = run.environment["adaptation"]["images"]
+    print(f"adapted from {images['count']} images (sha256 {images['sha256'][:12]}), no label read")
+    distance, batch_norm = adaptation["distance"], adaptation["batch_norm"]
+    if distance is not None:
+        print(f"  distance from the run's validation images at the first batch norm: {distance:.4f} nats")
+    if batch_norm is None:
+        print("  batch norm: kept as trained (--no-batch-norm)")
+    elif not batch_norm["layers"]:
+        print("  batch norm: the model has none; nothing to re-estimate")
+    else:
+        print(f"  batch norm: {len(batch_norm['layers'])} layers re-estimated on these images")
+    if adaptation["prevalence"]:
+        share = adaptation["prevalence"]
+        print(f"  prevalence: {share['estimated']:.3f} estimated here, {share['source']:.3f} in the run's validation")
+    threshold = adaptation["threshold"]
+    print(f"  threshold: {threshold['adapted']:.4f} (the run's: {threshold['source']:.4f})")
+    print(f"on {run.environment['adaptation']['evaluated_on']} ({metrics['test']['samples']} images):")
+    for label, test in (("as trained", metrics["source"]["test"]), ("adapted", metrics["test"])):
+        print(f"  {label:<10} accuracy {test['accuracy']:.4f}, sensitivity {test['sensitivity']:.4f}, "
+              f"specificity {test['specificity']:.4f}, ROC AUC {test['roc_auc']:.4f} (threshold {test['threshold']:.4f})")
+    print(f"run folder: {run.path}")
+    return 0
+
+
 _LAB_HELP = """\
 Run the whole lab: train every experiment of a suite, then write a report that answers the lab's
 four questions with the measured numbers, plots and confusion matrices, and a fifth: which networks
@@ -545,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_explore_parser(commands)
     _add_sweep_parser(commands)
     _add_evaluate_parser(commands)
+    _add_adapt_parser(commands)
     return parser
 
 

@@ -44,6 +44,7 @@ class ThresholdSource(enum.Enum):
     VALIDATION = "validation"  # maximises Youden's J on the validation split
     EXPERIMENT = "experiment"  # a number fixed in the experiment file
     DEFAULT = "default"  # 0.5
+    ADAPTED = "adapted"  # set by `shallowdeep adapt` for a new site (shallowdeep.adaptation)
 
 
 def predict_probabilities(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -373,6 +373,11 @@ class Run:
             if checkpoint != keep:
                 checkpoint.unlink()
 
+    def inherit_history(self, source: Run) -> None:
+        """A run made from ``source`` without training (an adapted run) shows the training it came from."""
+        write_text(self.path / "history.csv", history_csv(source.history))
+        write_json(self.path / "state.json", {**self.state, "epochs_done": source.epochs_done})
+
     def write_results(self, model: keras.Model, evaluation: Evaluation, extra_metrics: dict[str, Any]) -> None:
         """The trained model, what was read back from it and its evaluation; then the figures."""
         from shallowdeep.plots import run_figures
