@@ -113,8 +113,9 @@ def test_a_failing_experiment_is_reported_and_the_others_are_kept(real_data_dir,
 def test_the_lab_forecasts_its_time_then_says_elapsed_and_left(real_data_dir, tmp_path, capsys):
     result = run_lab(out=tmp_path, experiments=["handout-raw", "handout-cnn"], quick=True, estimate=True,
                      data_dir=real_data_dir, progress=False)
-    assert set(result.phase_seconds) == {"forecast", "training", "outside_digits", "report"}
-    assert all(seconds > 0 for seconds in result.phase_seconds.values())
+    assert set(result.phase_seconds) == {"forecast", "training", "outside_digits", "adaptation", "report"}
+    assert all(result.phase_seconds[phase] > 0 for phase in ("forecast", "training", "outside_digits", "report"))
+    assert result.phase_seconds["adaptation"] < 0.5  # no chest X-ray run of the best suite to adapt
     assert sum(result.phase_seconds.values()) <= result.seconds
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("estimate for this machine (") and "total about" in printed[0]
@@ -156,6 +157,11 @@ def test_the_best_suite_is_reported_beside_the_lab_s_models_and_published_figure
     assert "augmentation: rotation ±10°, zoom ±0.1, shift ±0.1 of the side, shear ±20°, stroke thickness ±1 pixel" in markdown
     assert "## Q5. Which networks read digits" in markdown and "| mnist-robust | image 28x28 |" in markdown
     assert "cosine (warm-up 0 epochs)" in markdown  # --quick: one epoch, no warm-up
+    # xray-best adapted on each half of the test folder's images and measured on the other's labels.
+    new_site = markdown[markdown.index("### xray-best at a new hospital: adapted from its images alone"):]
+    assert "| as trained, half a |" in new_site and "| adapted on half b, half a |" in new_site
+    assert "| adapted, mean of the halves |" in new_site and "](images/xray-best-new-site-roc.png)" in new_site
+    assert len(list((tmp_path / "runs-quick" / "xray-best-adapted").iterdir())) == 2
     for link in re.findall(r"\]\((images/[^)]+)\)", markdown):
         assert (tmp_path / link).is_file(), link
 

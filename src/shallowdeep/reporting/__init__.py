@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from shallowdeep.version import __version__
@@ -21,7 +21,7 @@ from shallowdeep.reporting.beyond import beyond_the_lab
 from shallowdeep.reporting.common import Images, finished, problem_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.generalisation import question_5
-from shallowdeep.reporting.questions import question_1, question_2, question_3, question_4
+from shallowdeep.reporting.questions import at_a_new_site, question_1, question_2, question_3, question_4
 from shallowdeep.reporting.render import to_html, to_markdown
 from shallowdeep.reporting.sweeps import sweep_sections
 from shallowdeep.reporting.text import LANGUAGES, Writer
@@ -81,8 +81,10 @@ def _as_record(item: Run | RunRecord) -> RunRecord:
 
 
 def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bool, lang: str, command: str,
-                   seconds: float, sweeps: Sequence[SweepResult] = ()) -> Document:
-    """The report as a document; the figures it draws are written into ``<out>/images``."""
+                   seconds: float, sweeps: Sequence[SweepResult] = (),
+                   adaptations: Mapping[str, Sequence[Run]] | None = None) -> Document:
+    """The report as a document; the figures it draws are written into ``<out>/images``.
+    ``adaptations``: a chest X-ray run's name -> its runs adapted on each half of the test folder."""
     write = Writer(lang)
     images = Images(out)
     document = Document(write("title"), lang)
@@ -109,15 +111,24 @@ def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bo
         question_2(document, write, images, lab)
         question_3(document, write, lab)
         question_4(document, write, images, lab, best)
+        _new_sites(document, write, images, adaptations)
     digits = [r for r in records if r.experiment and r.experiment.dataset == "mnist"]
     if digits:
         question_5(document, write, images, digits)
     if best:
         beyond_the_lab(document, write, images, best, records)
+        if not lab:
+            _new_sites(document, write, images, adaptations)
     sweep_sections(document, write, images, sweeps)
     if records or not sweeps:
         _reproduction(document, write, records, seconds, command)
     return document
+
+
+def _new_sites(document: Document, write: Writer, images: Images, adaptations: Mapping[str, Sequence[Run]] | None) -> None:
+    for name, adapted in (adaptations or {}).items():
+        if adapted:
+            at_a_new_site(document, write, images, name, adapted)
 
 
 def write_report(
@@ -130,12 +141,15 @@ def write_report(
     command: str = "shallowdeep.reporting",
     seconds: float | None = None,
     sweeps: Sequence[SweepResult | str | os.PathLike] = (),
+    adaptations: Mapping[str, Sequence[Run]] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``<out>/report.md`` (images in ``<out>/images``) and the self-contained ``report.html``.
 
     ``items``: finished runs, or the records of a lab (runs, and experiments that failed or were
     skipped). ``suite`` names them in the introduction (default: the suites they come from).
     ``sweeps``: finished sweeps (results or their folders), each in a section of its own.
+    ``adaptations``: a chest X-ray run's name -> its runs adapted on each half of the test folder
+    (``shallowdeep lab --suite best``), shown beside it as trained.
     """
     started = time.perf_counter()
     if lang not in LANGUAGES:
@@ -147,7 +161,7 @@ def write_report(
     sweep_results = [item if isinstance(item, SweepResult) else SweepResult.load(item) for item in sweeps]
     document = build_document(records, out, suite=suite, quick=quick, lang=lang, command=command,
                               seconds=seconds if seconds is not None else time.perf_counter() - started,
-                              sweeps=sweep_results)
+                              sweeps=sweep_results, adaptations=adaptations)
     links = {image.path: image.path.relative_to(out).as_posix() for image in document.images}
     markdown, html = out / "report.md", out / "report.html"
     write_text(markdown, to_markdown(document, links))

@@ -21,7 +21,7 @@ from shallowdeep.plots import confusion_figure, grad_cam_figure, hog_figure, roc
 from shallowdeep.reporting.common import Images, finished, outcome_text, problem_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.text import Writer
-from shallowdeep.runs import Outcome, RunRecord
+from shallowdeep.runs import Outcome, Run, RunRecord
 
 _SHOWN_OPTIMIZER_ARGS = {
     "RMSprop": ("learning_rate", "rho", "momentum", "epsilon", "centered"),
@@ -345,6 +345,62 @@ def _side_by_side(document: Document, write: Writer, images: Images, lab: list[R
         caption = write("q4_beside_roc", names=", ".join(name for name, *_ in curves))
         figure = roc_figure(curves, operating_points=points, title=write("q4_beside_roc_title"))
         document.image(images.save(figure, "chest-xray-roc-side-by-side.png"), caption)
+
+
+def _measured_half(run: Run) -> str:
+    """``a`` or ``b``: the half of the test folder an adapted run was measured on."""
+    return run.environment["adaptation"]["evaluated_on"].rsplit("half ", 1)[-1].split()[0]
+
+
+def at_a_new_site(document: Document, write: Writer, images: Images, name: str, adapted: Sequence[Run]) -> None:
+    """``name`` (a chest X-ray run) adapted on each half of the test folder and measured on the
+    other (:func:`shallowdeep.adaptation.adapt_across_halves`): as trained and adapted side by side."""
+    document.heading(2, write("q4_new_site", name=name))
+    document.paragraph(write("q4_new_site_intro", name=name))
+    rows, curves, points = [], [], []
+    as_trained, after = [], []
+    adapted = sorted(adapted, key=_measured_half)
+    for run in adapted:
+        half = _measured_half(run)
+        other = {"a": "b", "b": "a"}.get(half, "?")
+        metrics = run.metrics
+        source, test = metrics["source"]["test"], metrics["test"]
+        share = (metrics["adaptation"]["prevalence"] or {}).get("estimated")
+        for label, figures, roc, estimated in (
+                (write("q4_new_site_as_trained", half=half), source, metrics["source"]["roc_test"], None),
+                (write("q4_new_site_adapted", half=half, other=other), test, metrics["roc_test"], share)):
+            rows.append([*_test_row(write, label, figures), write.num(estimated, 3)])
+            curves.append((label, roc["fpr"], roc["tpr"], figures["roc_auc"]))
+            points.append((label, 1 - figures["specificity"], figures["sensitivity"], label))
+        as_trained.append(source)
+        after.append(test)
+    mean = {key: lambda runs, key=key: float(np.mean([figures[key] for figures in runs]))
+            for key in ("accuracy", "sensitivity", "specificity", "roc_auc")}
+    for label, runs in ((write("q4_new_site_mean_as_trained"), as_trained), (write("q4_new_site_mean_adapted"), after)):
+        rows.append([*_test_row(write, label, {key: value(runs) for key, value in mean.items()}), ""])
+    document.table([write("col_model"), write("col_threshold"), write("col_accuracy"), write("col_sensitivity"),
+                    write("col_specificity"), write("col_auc"), write("col_prevalence")], rows,
+                   right=set(range(1, 7)))
+    class_names = adapted[0].experiment.class_names
+    total = sum(figures["samples"] for figures in after)
+    for how, runs, tag in (("as_trained", as_trained, "as-trained"), ("adapted", after, "adapted")):
+        caption = write("q4_new_site_confusion", name=name, n=write.count(total), how=write(f"q4_new_site_how_{how}"))
+        pooled = np.sum([figures["confusion_matrix"] for figures in runs], axis=0)
+        document.image(images.save(confusion_figure(pooled, class_names, title=caption),
+                                   f"{name}-new-site-confusion-{tag}.png"), caption)
+    caption = write("q4_new_site_roc", name=name)
+    document.image(images.save(roc_figure(curves, operating_points=points, title=write("q4_new_site_roc_title", name=name)),
+                               f"{name}-new-site-roc.png"), caption)
+    positives = sum(figures["confusion_matrix"][1][0] + figures["confusion_matrix"][1][1] for figures in after)
+    shares = [share for run in adapted if (share := (run.metrics["adaptation"]["prevalence"] or {}).get("estimated"))]
+    too_many = bool(shares) and min(shares) > positives / total + 0.03
+    document.paragraph(write(
+        "q4_new_site_summary", sens_before=write.num(mean["sensitivity"](as_trained), 3),
+        sens_after=write.num(mean["sensitivity"](after), 3), spec_before=write.num(mean["specificity"](as_trained), 3),
+        spec_after=write.num(mean["specificity"](after), 3), acc_before=write.num(mean["accuracy"](as_trained), 3),
+        acc_after=write.num(mean["accuracy"](after), 3),
+        estimated=" / ".join(write.num(share, 3) for share in shares) or "–", actual=write.num(positives / total, 3),
+        why=write("q4_new_site_em_high") if too_many else ""))
 
 
 def _chest_xray_section(document: Document, write: Writer, images: Images, record: RunRecord) -> None:

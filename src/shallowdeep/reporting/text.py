@@ -162,6 +162,53 @@ TEXTS: dict[str, tuple[str, str]] = {
                    "the test set never chooses it.",
                    "**Scores** (la pneumonie est la classe positive). Le seuil sur P(pneumonie) est {rule} ; "
                    "le jeu de test ne le choisit jamais."),
+    "q4_new_site": ("{name} at a new hospital: adapted from its images alone",
+                    "{name} dans un nouvel hôpital : adapté à partir de ses seules images"),
+    "q4_new_site_intro": (
+        "**Why a new site needs this.** A screener trained at one hospital meets X-rays from other machines, "
+        "exposures and patients, and another share of sick children; the test folder is such a site (its healthy "
+        "X-rays score higher than the training folder's). `shallowdeep adapt` adapts a run to a site from the site's "
+        "images, never their labels: the batch-norm statistics are measured on them (AdaBN), the outputs calibrated "
+        "on the run's own validation predictions (Platt), the share of pneumonia estimated by EM (Saerens et al. "
+        "2002) and the threshold set for it (Bayes' rule). Here the test folder is split in two halves by patient: "
+        "{name} is adapted on one half's images and measured on the other half's labels, then the reverse, so that "
+        "every test image is judged once, by a model adapted without it.",
+        "**Pourquoi un nouveau site en a besoin.** Un outil de dépistage entraîné dans un hôpital rencontre des "
+        "radiographies d'autres appareils, d'autres expositions et d'autres patients, et une autre proportion "
+        "d'enfants malades ; le dossier de test est un tel site (ses radiographies saines obtiennent des scores plus "
+        "élevés que celles du dossier d'apprentissage). `shallowdeep adapt` adapte un run à un site à partir de ses "
+        "images, jamais de leurs étiquettes : les statistiques de batch norm sont mesurées sur elles (AdaBN), les "
+        "sorties calibrées sur les prédictions de validation du run (Platt), la proportion de pneumonies estimée par "
+        "EM (Saerens et al. 2002) et le seuil fixé pour elle (règle de Bayes). Ici le dossier de test est coupé en "
+        "deux moitiés par patient : {name} est adapté sur les images d'une moitié et mesuré sur les étiquettes de "
+        "l'autre, puis l'inverse, de sorte que chaque image de test est jugée une fois, par un modèle adapté sans elle."),
+    "q4_new_site_as_trained": ("as trained, half {half}", "tel qu'entraîné, moitié {half}"),
+    "q4_new_site_adapted": ("adapted on half {other}, half {half}", "adapté sur la moitié {other}, moitié {half}"),
+    "q4_new_site_mean_as_trained": ("as trained, mean of the halves", "tel qu'entraîné, moyenne des moitiés"),
+    "q4_new_site_mean_adapted": ("adapted, mean of the halves", "adapté, moyenne des moitiés"),
+    "col_prevalence": ("estimated share of pneumonia", "proportion estimée de pneumonies"),
+    "q4_new_site_confusion": ("{name} on the {n} test images, each half judged {how} (threshold per half)",
+                              "{name} sur les {n} images de test, chaque moitié jugée {how} (seuil par moitié)"),
+    "q4_new_site_how_as_trained": ("as trained", "telle qu'entraînée"),
+    "q4_new_site_how_adapted": ("by the model adapted on the other half", "par le modèle adapté sur l'autre moitié"),
+    "q4_new_site_roc": ("ROC curves of {name} on each half, as trained and adapted, with each operating point",
+                        "Courbes ROC de {name} sur chaque moitié, tel qu'entraîné et adapté, avec chaque point de "
+                        "fonctionnement"),
+    "q4_new_site_roc_title": ("{name} at a new site", "{name} dans un nouveau site"),
+    "q4_new_site_em_high": (
+        " EM assumes that only the share of each class changes between sites: a shift in how healthy X-rays look "
+        "reads to it as more pneumonia.",
+        " EM suppose que seule la proportion de chaque classe change d'un site à l'autre : un changement d'aspect "
+        "des radiographies saines lui paraît être davantage de pneumonies."),
+    "q4_new_site_summary": (
+        "Over the two halves, adaptation moved sensitivity from {sens_before} to {sens_after} and specificity from "
+        "{spec_before} to {spec_after} (accuracy {acc_before} to {acc_after}). EM estimated {estimated} pneumonia where "
+        "the halves hold {actual}, counted afterwards from their labels.{why} `python benchmarks/adapt.py` measures each "
+        "lever alone over three seeds.",
+        "Sur les deux moitiés, l'adaptation a fait passer la sensibilité de {sens_before} à {sens_after} et la "
+        "spécificité de {spec_before} à {spec_after} (exactitude {acc_before} à {acc_after}). EM a estimé {estimated} "
+        "de pneumonies là où les moitiés en comptent {actual}, comptées ensuite d'après leurs étiquettes.{why} "
+        "`python benchmarks/adapt.py` mesure chaque levier seul sur trois graines."),
     "rule_fixed": ("fixed in the experiment ({threshold:.3f})", "fixé dans l'expérience ({threshold:.3f})"),
     "rule_validation": ("chosen on validation to maximise sensitivity + specificity ({threshold:.3f})",
                         "choisi sur la validation pour maximiser sensibilité + spécificité ({threshold:.3f})"),
