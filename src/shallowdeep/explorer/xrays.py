@@ -3,8 +3,10 @@
 The image (any size, already decoded by :func:`shallowdeep.data.images.read_gray_image`) is resized
 to the run's image size as the dataset's images were, turned into the run's features, and given
 to the model; the verdict compares P(pneumonia) with the threshold the run chose on its validation
-split (and, when the experiment fixed another one, that one's verdict is given too). The heat map
-is Grad-CAM's (:class:`shallowdeep.models.GradCam`) for the class of the verdict.
+split (and, when the experiment fixed another one, that one's verdict is given too); a run adapted to
+a new site (``shallowdeep adapt``) uses its adapted threshold and answers beside it what the run it
+came from says of the same image. The heat map is Grad-CAM's (:class:`shallowdeep.models.GradCam`)
+for the class of the verdict.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from shallowdeep.explorer.catalog import Entry
 from shallowdeep.explorer.pictures import heatmap_overlay, png_data_url
 from shallowdeep.models import GradCam, has_convolution
 from shallowdeep.prepare import features_from_images
+from shallowdeep.runs import Run, RunError
 
 
 def thresholds(metrics: dict[str, Any]) -> dict[ThresholdSource, float]:
@@ -42,8 +45,10 @@ class XrayModel:
         self.model = run.model
         self.grad_cam = GradCam(self.model) if has_convolution(self.model) else None
         self.thresholds = thresholds(run.metrics)
-        self.source = ThresholdSource.VALIDATION if ThresholdSource.VALIDATION in self.thresholds \
-            else ThresholdSource(run.metrics["threshold_source"])
+        self.source = next(source for source in (ThresholdSource.ADAPTED, ThresholdSource.VALIDATION,
+                                                 ThresholdSource(run.metrics["threshold_source"]))
+                           if source in self.thresholds)
+        self.as_trained = _source_of(run)
         self._lock = threading.Lock()
         self.read(np.full(self.size, 128, np.uint8))  # warm-up
 
@@ -57,6 +62,12 @@ class XrayModel:
             threshold = self.thresholds[self.source]
             verdict = int(probability >= threshold)
             heatmap = self.grad_cam(x, [verdict]).heatmaps[0] if self.grad_cam else None
+            as_trained = None
+            if self.as_trained is not None:
+                source_run, source_model, source_threshold = self.as_trained
+                p = float(np.asarray(source_model.predict_on_batch(x))[0, -1])
+                as_trained = {"run": source_run.name, "probability": p, "threshold": source_threshold,
+                              "verdict": self.class_names[int(p >= source_threshold)]}
         return {
             "run": self.entry.key,
             "probability": probability,
@@ -73,4 +84,19 @@ class XrayModel:
             "heatmap": png_data_url(heatmap_overlay(heatmap, self.size)) if heatmap is not None else None,
             "heatmap_class": self.class_names[verdict] if heatmap is not None else None,
             "grad_cam_layer": self.grad_cam.layer if self.grad_cam else None,
+            "as_trained": as_trained,
         }
+
+
+def _source_of(run: Run) -> tuple[Run, Any, float] | None:
+    """For a run adapted to a new site (``shallowdeep adapt``): the run it came from, its model and its
+    threshold, so that both verdicts are shown side by side; None for any other run, or when the
+    source's folder is gone."""
+    source = run.environment.get("adaptation", {}).get("source_run")
+    if not source:
+        return None
+    try:
+        original = Run.open(source)
+        return original, original.model, float(original.metrics["test"]["threshold"])
+    except (RunError, OSError):
+        return None

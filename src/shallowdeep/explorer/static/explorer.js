@@ -265,7 +265,8 @@ async function showCell(key, t, p, button) {
 
 // -- Chest X-ray ----------------------------------------------------------------------------------------
 
-const SOURCES = { validation: "chosen on validation", experiment: "fixed in the experiment", default: "the default" };
+const SOURCES = { validation: "chosen on validation", experiment: "fixed in the experiment", default: "the default",
+  adapted: "set for the new site" };
 
 async function readXray() {
   const file = $("#xray-file").files[0];
@@ -286,6 +287,8 @@ async function readXray() {
       [`P(${answer.positive_class})`, answer.probability.toFixed(4)],
       ...answer.verdicts.map((v) => [`threshold ${SOURCES[v.threshold_source] || v.threshold_source}`,
         `${v.threshold.toFixed(3)} → ${v.verdict}`]),
+      ...(answer.as_trained ? [[`as trained (${answer.as_trained.run})`,
+        `P ${answer.as_trained.probability.toFixed(4)}, threshold ${answer.as_trained.threshold.toFixed(3)} → ${answer.as_trained.verdict}`]] : []),
       ["image", `${answer.original_size[1]} × ${answer.original_size[0]}, read at ${answer.size[1]} × ${answer.size[0]}`],
       ["Grad-CAM", answer.heatmap ? `evidence for ${answer.heatmap_class}, at ${answer.grad_cam_layer}` : "none (no convolution)"],
     ];
