@@ -32,7 +32,9 @@ OUTSIDE_THE_LAB_SUITES = [name for name in list_presets() if name not in suite_m
 @pytest.mark.parametrize("name", OUTSIDE_THE_LAB_SUITES)
 def test_every_other_preset_trains_evaluates_and_saves_its_run(name, real_data_dir, real_chest_xray, tmp_path,
                                                                check_run_folder):
-    experiment = load_experiment(name, SMALL)
+    # The 128 x 128 chest X-ray CNN on 300 images: a sixth of the suite's time for it to show the same thing.
+    fewer = ["dataset.train_limit=300"] if load_experiment(name).dataset == "chest_xray" else []
+    experiment = load_experiment(name, [*SMALL, *fewer])
     run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
     assert run.path.parent == tmp_path / name
     check_run_folder(run, experiment, test_samples=200, epochs=1)
