@@ -16,14 +16,10 @@ from shallowdeep.adaptation import (
 )
 from shallowdeep.backend import keras
 from shallowdeep.cli import main
-from shallowdeep.experiments import load_experiment
 from shallowdeep.models import load_model
 from shallowdeep.predict import predict_images
 from shallowdeep.runs import Run
-from shallowdeep.training import train
 
-#: A screener trained on the real chest X-rays at the preset's 64 x 64, for two epochs on a slice.
-SCREENER = ["dataset.train_limit=600", "dataset.test_limit=60", "training.epochs=2", "training.warmup_epochs=0"]
 SITE_IMAGES = 60  # of each class, from the official test folder: 120 in all
 
 
@@ -88,9 +84,11 @@ def test_batch_norm_re_estimated_normalises_the_new_images_to_zero_mean_and_unit
 # -- a screener on the real chest X-rays -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def screener(real_data_dir, real_chest_xray, tmp_path_factory) -> Run:
-    return train(load_experiment("xray-best", SCREENER), runs_dir=tmp_path_factory.mktemp("runs"),
-                 data_dir=real_data_dir, progress=False)
+def screener(quick_best_lab) -> Run:
+    """xray-best as `shallowdeep lab --quick --suite best` trains it on the real chest X-rays (one
+    epoch on 400 images at 64 x 64), which the session trains once for the lab's tests too."""
+    _, result = quick_best_lab
+    return next(record.run for record in result.records if record.name == "xray-best")
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +155,7 @@ def test_an_adapted_run_is_a_run_with_its_source_images_and_what_was_measured(sc
                                                                              tmp_path, check_run_folder):
     adapted = adapt(screener, site, labelled=site, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
     assert adapted.path.parent == tmp_path / "xray-best-adapted" and adapted.finished
-    check_run_folder(adapted, adapted.experiment, test_samples=2 * SITE_IMAGES, epochs=2)
+    check_run_folder(adapted, adapted.experiment, test_samples=2 * SITE_IMAGES, epochs=screener.epochs_done)
     record = adapted.environment["adaptation"]
     assert record["source_run"] == str(screener.path) and record["labels_read_from_images"] is False
     assert record["images"]["count"] == 2 * SITE_IMAGES and len(record["images"]["sha256"]) == 64
@@ -263,16 +261,19 @@ def test_the_test_folder_splits_in_two_halves_by_patient_with_the_same_share_of_
     assert [path.parent.name for path in first.paths] == [("NORMAL", "PNEUMONIA")[label] for label in first.labels]
 
 
-def test_the_lab_s_adaptation_across_halves_is_measured_once_and_reused(screener, real_chest_xray, real_data_dir,
-                                                                         tmp_path):
+def test_the_lab_s_adaptation_across_halves_is_measured_once_and_reused(screener, quick_best_lab, real_chest_xray,
+                                                                         real_data_dir):
+    """The quick best lab adapted xray-best on each half of the test folder; asked again, the same
+    two runs come back and nothing new is written."""
     from shallowdeep.adaptation import adapt_across_halves
 
-    adapted = adapt_across_halves(screener, real_chest_xray, tmp_path, data_dir=real_data_dir, progress=False)
+    runs_dir = screener.path.parent.parent
+    before = sorted((runs_dir / "xray-best-adapted").iterdir())
+    adapted = adapt_across_halves(screener, real_chest_xray, runs_dir, data_dir=real_data_dir, progress=False)
+    assert sorted(run.path for run in adapted) == before and len(before) == 2
     assert [run.environment["adaptation"]["evaluated_on"] for run in adapted] == [
         f"{real_chest_xray.name} test, half b by patient", f"{real_chest_xray.name} test, half a by patient"]
     for run in adapted:  # the source's figures on the very images the adapted run is measured on
         source, test = run.metrics["source"]["test"], run.metrics["test"]
         assert source["samples"] == test["samples"] and source["threshold"] == screener.metrics["test"]["threshold"]
-    again = adapt_across_halves(screener, real_chest_xray, tmp_path, data_dir=real_data_dir, progress=False)
-    assert [run.path for run in again] == [run.path for run in adapted]
-    assert len(list((tmp_path / "xray-best-adapted").iterdir())) == 2
+        assert run.environment["adaptation"]["images"]["count"] + test["samples"] == 624
