@@ -258,6 +258,31 @@ def quick_best_lab(real_data_dir, real_chest_xray, shared_cache, tmp_path_factor
     return _quick_lab("best", real_data_dir, shared_cache, tmp_path_factory)
 
 
+#: The test files that take longest on 2 cores (20-120 s each with their fixtures), longest first.
+#: Workers take whole files in collection order, so these start first and the short files fill in
+#: behind them: a long file left for last keeps one worker busy while the other has nothing to do
+#: (xdist's own order, by number of tests, put the distribution test and the notebooks last).
+#: test_lab builds the quick labs that the explorer, report and adaptation tests share.
+LONGEST_FIRST = (
+    "test_lab.py", "test_distribution.py", "test_training.py", "sweeps/test_local.py", "test_notebooks.py",
+    "sweeps/test_ray.py", "test_epochs.py", "test_adaptation.py", "test_backend.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Run :data:`LONGEST_FIRST` first, each file's tests kept together and in their order."""
+    missing = [name for name in LONGEST_FIRST if not (Path(__file__).parent / name).is_file()]
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py LONGEST_FIRST names no such file: {', '.join(missing)}")
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+
+    def place(item) -> int:
+        relative = Path(str(item.path)).relative_to(Path(__file__).parent).as_posix()
+        return rank.get(relative, len(rank))
+
+    items.sort(key=place)  # stable: every other file keeps its place
+
+
 def pytest_xdist_auto_num_workers(config) -> int:
     """``-n auto``: one worker per core, at most 4. Each worker loads its own TensorFlow (about
     1 GB), and the longest test file (the quick labs) bounds the suite beyond that."""
