@@ -12,7 +12,7 @@ import pytest
 
 from shallowdeep.cli import main
 from shallowdeep.data.info import DATASETS
-from shallowdeep.experiments import QUICK, load_experiment, suite_members
+from shallowdeep.experiments import load_experiment, quick_overrides, suite_members
 from shallowdeep.lab import run_lab, training_order
 from shallowdeep.reporting import write_report
 from shallowdeep.runs import Outcome
@@ -42,7 +42,7 @@ def test_every_preset_of_the_lab_s_suites_trained_evaluated_and_saved_its_run(su
         experiment = record.experiment
         test_size = DATASETS[experiment.dataset].n_samples["test"]
         evaluated_elsewhere = frozenset({"evaluations"}) if experiment.dataset == "mnist" else frozenset()
-        check_run_folder(record.run, experiment, test_samples=min(QUICK[experiment.dataset]["dataset.test_limit"],
+        check_run_folder(record.run, experiment, test_samples=min(quick_overrides(experiment.dataset)["dataset.test_limit"],
                                                                   test_size),
                          epochs=1, extra=evaluated_elsewhere)
 

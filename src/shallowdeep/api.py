@@ -107,7 +107,7 @@ def evaluate(
         model, base = model_or_run.model, model_or_run.experiment
     else:
         model = model_or_run
-        base = experiment(preset) if preset is not None else _matching_preset(model, "mnist" if outside else dataset)
+        base = experiment(preset) if preset is not None else _matching_preset(model, None if outside else dataset, digits=outside)
         if outside:
             from shallowdeep.generalisation import evaluate_outside
 
@@ -118,16 +118,22 @@ def evaluate(
     return evaluate_model(model, chosen, prepare_data(chosen, data_dir, progress)).metrics
 
 
-def _matching_preset(model: keras.Model, dataset: str | None) -> Experiment:
+def _matching_preset(model: keras.Model, dataset: str | None, *, digits: bool = False) -> Experiment:
+    """The first preset whose model takes ``model``'s inputs, on ``dataset`` (any where None), and on
+    digits where ``digits`` (a model evaluated on digits from outside its training set)."""
+    from shallowdeep.data import get_dataset
+
     shape = tuple(model.inputs[0].shape[1:])
     for name in list_presets():
         candidate = load_experiment(name)
-        if candidate.input_shape == shape and (dataset is None or candidate.dataset == dataset):
+        if (candidate.input_shape == shape and (dataset is None or candidate.dataset == dataset)
+                and (not digits or get_dataset(candidate.dataset).digits)):
             return candidate
     from shallowdeep.errors import ShallowDeepError
 
     raise ShallowDeepError(
-        f"no preset takes inputs of shape {shape}{f' on {dataset}' if dataset else ''}; pass "
+        f"no preset takes inputs of shape {shape}{f' on {dataset}' if dataset else ''}"
+        f"{' on digits' if digits else ''}; pass "
         f"preset= the preset or TOML file the model was trained with"
     )
 

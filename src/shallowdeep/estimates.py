@@ -33,7 +33,7 @@ import numpy as np
 
 from shallowdeep.backend import environment, keras, resolve_precision
 from shallowdeep.cache import cache_path, read_entry, write_entry
-from shallowdeep.data.info import DATASETS
+from shallowdeep.data import get_dataset
 from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.experiments import Experiment
 from shallowdeep.training import CHECKPOINT_RATIO, build_model, compile_model, targets
@@ -64,11 +64,11 @@ class Estimate:
 def split_sizes(experiment: Experiment) -> tuple[int, int, int]:
     """(train, validation, test) examples the experiment will use, from the dataset's known sizes."""
     dataset, training = experiment["dataset"], experiment["training"]
-    sizes = DATASETS[experiment.dataset].n_samples
+    source = get_dataset(experiment.dataset)
+    sizes = source.info.n_samples
     train, test = sizes["train"], sizes["test"]
     if training["validation"] == "dataset":
-        validation = sizes["val"] if experiment.dataset != "chest_xray" else round(train * dataset["val_fraction"])
-        train -= validation if experiment.dataset == "chest_xray" else 0
+        train, validation = source.validation_sizes(dataset)
     else:
         validation = round(train * training["validation"])
         train -= validation

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from shallowdeep.data import get_dataset
 from shallowdeep.data.info import DATASETS
 from shallowdeep.evaluation import DatasetEvaluation, evaluate_renderings, predict_probabilities
 from shallowdeep.experiments import Experiment
@@ -39,7 +40,7 @@ def evaluate_outside(model, experiment: Experiment, dataset: str = DEFAULT_DATAS
 
 
 def _check_reads_digits(experiment: Experiment, dataset: str) -> None:
-    if experiment.dataset != "mnist":
+    if not get_dataset(experiment.dataset).digits:
         raise RunError(f"{experiment.name} was trained on {experiment.dataset}; {dataset} holds digits, "
                        f"for models trained on MNIST")
 

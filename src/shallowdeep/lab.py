@@ -22,8 +22,8 @@ from typing import Any
 from shallowdeep import training
 from shallowdeep.adaptation import adapt_across_halves
 from shallowdeep.backend import current_device, keras
-from shallowdeep.data import find_chest_xray
-from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET, DATASETS
+from shallowdeep.data import find_chest_xray, get_dataset
+from shallowdeep.data.info import DATASETS
 from shallowdeep.estimates import Progress, minutes, probe, remember, remembered
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
 from shallowdeep.generalisation import DEFAULT_DATASET, evaluate_run_outside
@@ -58,21 +58,21 @@ def _timed(call) -> float:
 
 
 def training_order(experiments: Sequence[Experiment]) -> list[Experiment]:
-    """The chest X-ray experiments first, then the others in the order given.
+    """The chest X-ray experiments (the lab's part 2) first, then the others in the order given.
 
     Memory that TensorFlow's CPU kernels free goes back to their own pool, not to the system, so a
     long lab's resident memory grows to what its experiments left behind plus the largest one's
     need. Training the largest first lets the smaller ones reuse its blocks (measured on the full
     bf16 lab: peak RSS 2.14 GiB with the chest X-ray CNN last, 1.62 GiB with it first).
     """
-    return sorted(experiments, key=lambda experiment: experiment.dataset != "chest_xray")
+    return sorted(experiments, key=lambda experiment: get_dataset(experiment.dataset).lab_part != "xrays")
 
 
 def _overrides(base: Experiment, quick: bool, precision: str | None, xray_dir: Path | None) -> dict[str, Any]:
     overrides = quick_overrides(base.dataset) if quick else {}
     if precision:
         overrides["training.precision"] = precision
-    if xray_dir is not None and base.dataset == "chest_xray":
+    if xray_dir is not None and get_dataset(base.dataset).reads_folder:
         overrides["dataset.path"] = str(xray_dir)
     return overrides
 
@@ -96,9 +96,10 @@ def _plan(bases: list[Experiment], runs_dir: Path, quick: bool, force: bool, pre
           xray_dir: Path | None, xray_root: Path | None) -> list[_Planned]:
     planned = []
     for base in bases:
-        if base.dataset == "chest_xray" and not base["dataset"]["path"] and (xray_root is None or not xray_root.is_dir()):
+        dataset = get_dataset(base.dataset)
+        if dataset.reads_folder and not base["dataset"]["path"] and (xray_root is None or not xray_root.is_dir()):
             where = f"{xray_dir} does not exist" if xray_dir else "no chest X-ray folder in the data directory"
-            record = RunRecord(base.name, base, Outcome.SKIPPED, error=f"{where}. {CHEST_XRAY_HOW_TO_GET}")
+            record = RunRecord(base.name, base, Outcome.SKIPPED, error=f"{where}. {dataset.how_to_get}")
             planned.append(_Planned(base, record, why_skipped=where))
             continue
         experiment = base.with_overrides(_overrides(base, quick, precision, xray_dir))
@@ -140,7 +141,7 @@ class _OutsideDigits:
 
     def evaluate(self, record: RunRecord, tag: str) -> None:
         run = record.run
-        if run is None or record.experiment.dataset != "mnist":
+        if run is None or not get_dataset(record.experiment.dataset).digits:
             return
         stored = run.evaluation(DEFAULT_DATASET)
         if stored is not None and stored.metrics["dataset_sha256"] == DATASETS[DEFAULT_DATASET].files["test"].sha256:
@@ -167,7 +168,8 @@ def _at_a_new_site(records: list[RunRecord], xray_root: Path | None, runs_dir: P
     other (reused when done before); one failing is logged and left out of the report."""
     adaptations = {}
     for record in records:
-        if record.run is None or record.experiment["suite"] != "best" or record.experiment.dataset != "chest_xray":
+        dataset = get_dataset(record.experiment.dataset)
+        if record.run is None or record.experiment["suite"] != "best" or not (dataset.reads_folder and dataset.xrays):
             continue
         try:
             adaptations[record.name] = adapt_across_halves(

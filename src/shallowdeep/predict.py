@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shallowdeep.data import get_dataset
 from shallowdeep.data.images import read_gray_image, resize_gray
 from shallowdeep.evaluation import predict_probabilities, predicted_classes
 from shallowdeep.features.digits import normalise_digit
@@ -36,7 +37,7 @@ class Prediction:
 
 def prepare_image(image: np.ndarray, experiment) -> tuple[np.ndarray, str]:
     """A grey image as the experiment's model expects it (uint8, the run's image size), and a note."""
-    if experiment.dataset == "mnist":
+    if get_dataset(experiment.dataset).digits:
         digit = normalise_digit(image)
         if digit.empty:
             return digit.image, "no ink found: the image is blank"

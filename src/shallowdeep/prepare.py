@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shallowdeep.data import DataError, load_chest_xray, load_mnist, load_pneumoniamnist, load_synthdigits
-from shallowdeep.data.info import DATASETS
+from shallowdeep.data import DataError, dataset_names, get_dataset, load_synthdigits
 from shallowdeep.experiments import Experiment
 from shallowdeep.features import cached_hog, clahe
 from shallowdeep.features.digits import normalise_digit
@@ -86,16 +85,7 @@ def load_images(experiment: Experiment, data_dir: str | os.PathLike | None = Non
     """The experiment's uint8 image splits, ``train_limit`` and ``test_limit`` applied."""
     dataset = experiment["dataset"]
     seed = dataset["split_seed"] if dataset["split_seed"] >= 0 else experiment["training"]["seed"]
-    if experiment.dataset == "mnist":
-        train, test = load_mnist(data_dir, progress=progress)
-        val = None
-    elif experiment.dataset == "pneumoniamnist":
-        train, val, test = load_pneumoniamnist(dataset["image_size"][0], data_dir, progress=progress)
-    else:
-        train, val, test = load_chest_xray(
-            dataset["path"] or None, tuple(dataset["image_size"]), dataset["val_fraction"], seed,
-            data_dir=data_dir, progress=progress,
-        )
+    train, val, test = get_dataset(experiment.dataset).load(dataset, seed, data_dir, progress)
     keep = _subset(len(train[1]), dataset["train_limit"], seed)
     train = train[0][keep], train[1][keep]
     test_indices = _subset(len(test[1]), dataset["test_limit"], seed + 1)
@@ -142,7 +132,7 @@ class DigitRenderings:
 
 def evaluation_only_datasets() -> list[str]:
     """The datasets that are only ever evaluated on (never trained on)."""
-    return [name for name, info in DATASETS.items() if info.evaluation_only]
+    return dataset_names(trainable=False)
 
 
 def digit_renderings(dataset: str = "synthdigits") -> DigitRenderings:

@@ -96,7 +96,7 @@ def test_an_override_changes_the_digest_a_description_does_not():
         (["model.args.units=3"], "unknown key model.args.units; allowed: activation, batch_norm"),
         (["model.builder=resnet"], "model.builder = \"resnet\" is not allowed; expected one of 'cnn', 'convnet', 'mlp'"),
         (["training.validation=1.5"], "training.validation = 1.5 is not allowed"),
-        (['training.validation="dataset"'], "MNIST has no val split"),
+        (['training.validation="dataset"'], "MNIST handwritten digits has no val split"),
         (["training.loss=binary_crossentropy"], "mnist has 10 classes"),
         (["dataset.image_size=[32, 32]"], "[28, 28] for MNIST"),
         (["features.kind=hog", "features.hog.pixels_per_cell=20", "features.hog.cells_per_block=2"],

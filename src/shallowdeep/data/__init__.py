@@ -13,6 +13,7 @@ from shallowdeep.data.chest_xray import find_chest_xray, load_chest_xray, patien
 from shallowdeep.data.info import DATASETS
 from shallowdeep.data.medmnist import load_pneumoniamnist
 from shallowdeep.data.mnist import load_mnist, read_idx
+from shallowdeep.data.registry import Dataset, dataset_names, get_dataset
 from shallowdeep.data.status import FileCheck, check_datasets
 from shallowdeep.data.synthdigits import load_synthdigits
 from shallowdeep.errors import DataError, DataWarning
@@ -22,9 +23,12 @@ __all__ = [
     "DATASETS",
     "DataError",
     "DataWarning",
+    "Dataset",
     "FileCheck",
     "check_datasets",
+    "dataset_names",
     "find_chest_xray",
+    "get_dataset",
     "load_chest_xray",
     "load_mnist",
     "load_pneumoniamnist",

@@ -26,8 +26,10 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from shallowdeep.cache import cached_arrays
+from shallowdeep.data.files import CORRUPT, MISSING, UNVERIFIED, VERIFIED, FileCheck
 from shallowdeep.data.images import resize_gray, to_gray
 from shallowdeep.data.info import CHEST_XRAY, CHEST_XRAY_FOLDERS, CHEST_XRAY_HOW_TO_GET
+from shallowdeep.data.registry import Dataset, register
 from shallowdeep.errors import DataError, DataWarning
 from shallowdeep.paths import resolve_data_dir
 
@@ -333,3 +335,53 @@ def _stat(path: Path) -> tuple[int, int]:
     info = path.stat()
     return info.st_size, info.st_mtime_ns
 
+
+@register
+class ChestXray(Dataset):
+    """The chest X-ray folder: the lab's part 2, read from a folder the user downloads by hand."""
+
+    info = CHEST_XRAY
+    xrays = True
+    lab_part = "xrays"
+    reads_folder = True
+    own_validation = True
+    quick = {"dataset.train_limit": 400, "dataset.test_limit": 200, "training.epochs": 1,
+             "training.warmup_epochs": 0.0}
+
+    @property
+    def how_to_get(self) -> str:
+        return CHEST_XRAY_HOW_TO_GET
+
+    def validation_sizes(self, section):
+        # Carved from train by patient (the official val folder's 16 images are too few to judge by).
+        train = self.info.n_samples["train"]
+        validation = round(train * section["val_fraction"])
+        return train - validation, validation
+
+    def load(self, section, seed, data_dir, progress):
+        return load_chest_xray(section["path"] or None, tuple(section["image_size"]), section["val_fraction"], seed,
+                               data_dir=data_dir, progress=progress)
+
+    def check(self, data_dir, download, progress) -> list[FileCheck]:
+        root = find_chest_xray(data_dir)
+        if root is None:
+            where = resolve_data_dir(data_dir) / CHEST_XRAY_FOLDERS[0]
+            return [FileCheck(CHEST_XRAY.name, where, MISSING, "not downloaded automatically", CHEST_XRAY_HOW_TO_GET)]
+        try:
+            splits, _ = scan_chest_xray(root)
+        except DataError as error:
+            return [FileCheck(CHEST_XRAY.name, root, CORRUPT, str(error))]
+        found, differences = [], []
+        for split, files in splits.items():
+            counts = tuple(files.labels.count(label) for label in range(len(CHEST_XRAY.classes)))
+            found.append(f"{split} {sum(counts)} ({' + '.join(map(str, counts))})")
+            if counts != CHEST_XRAY.class_counts[split]:
+                differences.append(f"{split} has {counts}, the official release {CHEST_XRAY.class_counts[split]}")
+        summary = ", ".join(found) + " [NORMAL + PNEUMONIA]"
+        if "val" not in splits:
+            summary += "; no val folder: validation is carved from train"
+        if differences:
+            return [FileCheck(CHEST_XRAY.name, root, UNVERIFIED, f"{summary}; image counts differ: " + "; ".join(differences),
+                              "usable, but results are not comparable with the published ones")]
+        return [FileCheck(CHEST_XRAY.name, root, VERIFIED,
+                          f"{summary}: layout and per-class counts match the official release")]

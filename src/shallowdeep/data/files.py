@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from shallowdeep.data.download import candidate_urls, checksum_mismatch, fetch
@@ -65,3 +66,44 @@ def ensure_file(
             f"or set ${DATA_ENV} (or --data-dir) to a folder that has it."
         )
     return fetch(remote, path, urls=candidate_urls(remote, dataset.folder), progress=progress)
+
+
+VERIFIED, MISSING, CORRUPT, UNVERIFIED = "verified", "missing", "corrupt", "unverified"
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """The state of one file (or folder) of a dataset; ``fix`` says what to do when not verified."""
+
+    dataset: str
+    path: Path
+    state: str
+    detail: str = ""
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == VERIFIED
+
+
+def check_file(
+    dataset: DatasetInfo, remote: RemoteFile, data_dir, download: bool, progress: bool
+) -> FileCheck:
+    """The state of one downloadable file of ``dataset``, downloaded first if missing and asked to."""
+    path = local_path(dataset, remote, data_dir)
+    algorithm, digest = remote.checksum
+    if not path.is_file() and not download:
+        return FileCheck(
+            dataset.name, path, MISSING,
+            f"will be downloaded on first use from {remote.urls[0]}",
+            "run `shallowdeep data --download`, or put the file there by hand",
+        )
+    try:
+        if path.is_file():
+            verify_file(path, remote)
+        else:
+            ensure_file(dataset, remote, data_dir, progress=progress)
+    except DataError as error:
+        state = CORRUPT if path.is_file() else MISSING
+        return FileCheck(dataset.name, path, state, str(error))
+    return FileCheck(dataset.name, path, VERIFIED, f"{algorithm} {digest}")

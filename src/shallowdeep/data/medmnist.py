@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shallowdeep.data.files import ensure_file
+from shallowdeep.data.files import FileCheck, check_file, ensure_file, local_path
 from shallowdeep.data.info import PNEUMONIAMNIST
+from shallowdeep.data.registry import Dataset, register
 from shallowdeep.errors import DataError
 
 SIZES = tuple(int(size) for size in PNEUMONIAMNIST.files)
@@ -80,3 +81,30 @@ def load_pneumoniamnist(
         PNEUMONIAMNIST, remote, data_dir, download=download, diagnose=_diagnose(size), progress=progress
     )
     return read_medmnist_npz(path, size)
+
+
+@register
+class PneumoniaMnist(Dataset):
+    """PneumoniaMNIST: square chest X-rays at MedMNIST's sizes, with its own validation split."""
+
+    info = PNEUMONIAMNIST
+    xrays = True
+    own_validation = True
+    quick = {"dataset.train_limit": 1000, "dataset.test_limit": 300, "training.epochs": 1,
+             "training.warmup_epochs": 0.0}
+
+    def image_size_problem(self, size):
+        if size[0] == size[1] and size[0] in SIZES:
+            return None
+        return f"a square size of PneumoniaMNIST: {', '.join(f'[{s}, {s}]' for s in SIZES)}"
+
+    def load(self, section, seed, data_dir, progress):
+        return load_pneumoniamnist(section["image_size"][0], data_dir, progress=progress)
+
+    def check(self, data_dir, download, progress) -> list[FileCheck]:
+        # The 28 px file is the one the lab needs; larger sizes are reported when present.
+        return [
+            check_file(PNEUMONIAMNIST, remote, data_dir, download and size == "28", progress)
+            for size, remote in PNEUMONIAMNIST.files.items()
+            if size == "28" or local_path(PNEUMONIAMNIST, remote, data_dir).is_file()
+        ]

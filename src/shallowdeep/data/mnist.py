@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shallowdeep.data.files import ensure_file, local_path, verify_file
+from shallowdeep.data.files import FileCheck, check_file, ensure_file, local_path, verify_file
 from shallowdeep.data.info import MNIST, MNIST_KERAS_NPZ
+from shallowdeep.data.registry import Dataset, register
 from shallowdeep.errors import DataError
 
 IMAGES_MAGIC = 2051
@@ -152,3 +153,26 @@ def _load_keras_npz(path: Path) -> MnistSplits:
     for split, (images, labels) in zip(("train", "test"), splits):
         _check_split(images, labels, split, path)
     return splits
+
+
+@register
+class Mnist(Dataset):
+    """MNIST: the lab's part 1, no validation split of its own (it is cut from train)."""
+
+    info = MNIST
+    digits = True
+    lab_part = "digits"
+    quick = {"dataset.train_limit": 2000, "dataset.test_limit": 1000, "training.epochs": 1,
+             "training.warmup_epochs": 0.0}
+
+    def image_size_problem(self, size):
+        return None if list(size) == [28, 28] else "[28, 28] for MNIST"
+
+    def load(self, section, seed, data_dir, progress):
+        train, test = load_mnist(data_dir, progress=progress)
+        return train, None, test
+
+    def check(self, data_dir, download, progress) -> list[FileCheck]:
+        if mnist_source(data_dir) == "npz":
+            return [check_file(MNIST, MNIST_KERAS_NPZ, data_dir, False, progress)]
+        return [check_file(MNIST, remote, data_dir, download, progress) for remote in MNIST.files.values()]

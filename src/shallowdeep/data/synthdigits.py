@@ -47,8 +47,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from shallowdeep.data.files import local_path, verify_file
+from shallowdeep.data.files import CORRUPT, MISSING, VERIFIED, FileCheck, local_path, verify_file
 from shallowdeep.data.info import SYNTHDIGITS, SYNTHDIGITS_FONTS, FontFile
+from shallowdeep.data.registry import Dataset, register
 from shallowdeep.errors import DataError
 from shallowdeep.storage import atomic_path
 
@@ -311,3 +312,32 @@ def load_synthdigits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise DataError(f"{path}: images {images.shape}, labels {labels.shape}; expected "
                         f"({expected}, {FRAME}, {FRAME}) and ({expected},)")
     return images, labels, sources
+
+
+@register
+class SynthDigits(Dataset):
+    """synthdigits: digits from outside MNIST, shipped in the package, only ever evaluated on."""
+
+    info = SYNTHDIGITS
+    digits = True
+
+    @property
+    def how_to_get(self) -> str:
+        return "shipped with shallowdeep"
+
+    def load(self, section, seed, data_dir, progress):
+        raise DataError(f"{self.name} is for evaluation only: train on MNIST and evaluate on it "
+                        f"(`shallowdeep evaluate RUN`)")
+
+    def check(self, data_dir, download, progress) -> list[FileCheck]:
+        remote = SYNTHDIGITS.files["test"]
+        path = local_path(SYNTHDIGITS, remote, None)
+        rebuild = f"reinstall shallowdeep, or rebuild it: `python -m shallowdeep.data.make_synthdigits --out {path}`"
+        if not path.is_file():
+            return [FileCheck(SYNTHDIGITS.name, path, MISSING, "shipped with shallowdeep, but not found", rebuild)]
+        try:
+            verify_file(path, remote)
+        except DataError as error:
+            return [FileCheck(SYNTHDIGITS.name, path, CORRUPT, str(error), rebuild)]
+        return [FileCheck(SYNTHDIGITS.name, path, VERIFIED,
+                          f"sha256 {remote.sha256}; made by shallowdeep, for evaluation only: {SYNTHDIGITS.how_made}")]

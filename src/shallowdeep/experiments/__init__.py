@@ -9,7 +9,6 @@
 from shallowdeep.experiments.experiment import (
     LAB_SUITES,
     ORDER,
-    QUICK,
     Experiment,
     apply_overrides,
     describe_overrides,
@@ -30,7 +29,6 @@ __all__ = [
     "OPTIMIZERS",
     "ORDER",
     "PRECISIONS",
-    "QUICK",
     "SCHEMA",
     "SUITES",
     "TRAINABLE",

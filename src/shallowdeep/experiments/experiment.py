@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from shallowdeep.data import get_dataset
 from shallowdeep.data.info import DATASETS
 from shallowdeep.experiments.files import (
     ConfigError, dump_toml, list_presets, parse_toml_value, read_experiment_file, toml_value,
@@ -232,16 +233,8 @@ def suite_members(suite: str) -> list[str]:
     return sorted(names, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
 
 
-_ONE_EPOCH = {"training.epochs": 1, "training.warmup_epochs": 0.0}
-#: ``--quick``: a small slice of each dataset and one epoch (no warm-up), to check a pipeline end
-#: to end in minutes. The numbers it gives say nothing about the models.
-QUICK = {
-    "mnist": {"dataset.train_limit": 2000, "dataset.test_limit": 1000, **_ONE_EPOCH},
-    "pneumoniamnist": {"dataset.train_limit": 1000, "dataset.test_limit": 300, **_ONE_EPOCH},
-    "chest_xray": {"dataset.train_limit": 400, "dataset.test_limit": 200, **_ONE_EPOCH},
-}
-
-
 def quick_overrides(dataset: str) -> dict[str, Any]:
-    """The ``--quick`` settings for an experiment on ``dataset``."""
-    return dict(QUICK[dataset])
+    """The ``--quick`` settings for an experiment on ``dataset``: a small slice of it and one epoch
+    (no warm-up), to check a pipeline end to end in minutes; the numbers it gives say nothing about
+    the models."""
+    return dict(get_dataset(dataset).quick)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from shallowdeep.data import get_dataset
 from shallowdeep.data.info import DATASETS
-from shallowdeep.data.medmnist import SIZES as PNEUMONIAMNIST_SIZES
 from shallowdeep.experiments.files import ConfigError, toml_value
 from shallowdeep.features import BLOCK_NORMS, hog_feature_size
 
@@ -341,13 +341,13 @@ def _optimizer_problem(name: str, value: Any) -> str | None:
 def _check_consistency(source: str, config: dict) -> None:
     dataset, features, training = config["dataset"], config["features"], config["training"]
     name, size = dataset["name"], dataset["image_size"]
-    if name == "mnist" and size != [28, 28]:
-        raise _problem(source, "dataset.image_size", size, "[28, 28] for MNIST")
-    if name == "pneumoniamnist" and (size[0] != size[1] or size[0] not in PNEUMONIAMNIST_SIZES):
-        raise _problem(source, "dataset.image_size", size,
-                       f"a square size of PneumoniaMNIST: {', '.join(f'[{s}, {s}]' for s in PNEUMONIAMNIST_SIZES)}")
-    if training["validation"] == "dataset" and name == "mnist":
-        raise _problem(source, "training.validation", "dataset", "a fraction such as 0.1: MNIST has no val split")
+    dataset_hooks = get_dataset(name)
+    size_problem = dataset_hooks.image_size_problem(size)
+    if size_problem:
+        raise _problem(source, "dataset.image_size", size, size_problem)
+    if training["validation"] == "dataset" and not dataset_hooks.own_validation:
+        raise _problem(source, "training.validation", "dataset",
+                       f"a fraction such as 0.1: {dataset_hooks.info.title} has no val split")
     classes = len(DATASETS[name].classes)
     if training["loss"] == "binary_crossentropy" and classes != 2:
         raise _problem(source, "training.loss", "binary_crossentropy",

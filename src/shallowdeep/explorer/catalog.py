@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shallowdeep.data import get_dataset
 from shallowdeep.errors import ShallowDeepError
 from shallowdeep.runs import PARTIAL_SUFFIX, Run
 
@@ -24,8 +25,6 @@ from shallowdeep.runs import PARTIAL_SUFFIX, Run
 DEFAULT_PLACES = (Path("lab-report") / "runs", Path("lab-report") / "runs-quick", Path("runs"))
 #: The model families the page tells apart, by the features a run's model reads.
 FAMILIES = {"raw": "MLP on pixels", "hog": "MLP on HOG", "image": "CNN"}
-#: Datasets of chest X-rays (binary: normal or pneumonia).
-XRAY_DATASETS = ("chest_xray", "pneumoniamnist")
 
 
 class ExplorerError(ShallowDeepError):
@@ -42,12 +41,12 @@ class Entry:
 
     @property
     def is_digit_model(self) -> bool:
-        return self.run.experiment.dataset == "mnist"
+        return get_dataset(self.run.experiment.dataset).digits
 
     @property
     def is_xray_model(self) -> bool:
         experiment = self.run.experiment
-        return experiment.dataset in XRAY_DATASETS and experiment.features == "image"
+        return get_dataset(experiment.dataset).xrays and experiment.features == "image"
 
     @property
     def family(self) -> str:
@@ -115,7 +114,7 @@ def _slug(name: str) -> str:
 def _shallow_to_deep(run: Run) -> tuple[bool, int]:
     """MNIST runs first, from the MLPs on pixels to the CNNs, as the lab tells them; then the others."""
     experiment = run.experiment
-    return experiment.dataset != "mnist", list(FAMILIES).index(experiment.features) if experiment.features in FAMILIES else len(FAMILIES)
+    return not get_dataset(experiment.dataset).digits, list(FAMILIES).index(experiment.features) if experiment.features in FAMILIES else len(FAMILIES)
 
 
 def catalog(runs: Sequence[Run]) -> list[Entry]:

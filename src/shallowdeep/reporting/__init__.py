@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from shallowdeep.data import get_dataset
 from shallowdeep.version import __version__
 from shallowdeep.reporting.beyond import beyond_the_lab
 from shallowdeep.reporting.common import Images, finished, problem_text
@@ -112,7 +113,7 @@ def build_document(records: list[RunRecord], out: Path, *, suite: str, quick: bo
         question_3(document, write, lab)
         question_4(document, write, images, lab, best)
         _new_sites(document, write, images, adaptations)
-    digits = [r for r in records if r.experiment and r.experiment.dataset == "mnist"]
+    digits = [r for r in records if r.experiment and get_dataset(r.experiment.dataset).digits]
     if digits:
         question_5(document, write, images, digits)
     if best:

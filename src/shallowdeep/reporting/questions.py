@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from shallowdeep.data import get_dataset
 from shallowdeep.data.info import CHEST_XRAY_HOW_TO_GET
 from shallowdeep.evaluation import ThresholdSource
 from shallowdeep.features import hog_feature_size
@@ -204,7 +205,7 @@ def _comparison_table(document: Document, write: Writer, records: list[RunRecord
 def question_2(document: Document, write: Writer, images: Images, records: list[RunRecord]) -> None:
     document.heading(1, write("q2"))
     document.paragraph(write("q2_intro"))
-    mnist = [r for r in records if r.experiment and r.experiment.dataset == "mnist"]
+    mnist = [r for r in records if r.experiment and get_dataset(r.experiment.dataset).lab_part == "digits"]
     for family in ("raw", "hog", "cnn"):
         members = [r for r in mnist if _FAMILIES[r.experiment.features] == family]
         if not members:
@@ -242,7 +243,7 @@ def question_3(document: Document, write: Writer, records: list[RunRecord]) -> N
          for r in done],
         right={1, 2, 3},
     )
-    mnist = [r for r in done if r.experiment.dataset == "mnist"] or done
+    mnist = [r for r in done if get_dataset(r.experiment.dataset).lab_part == "digits"] or done
     deep = max(mnist, key=lambda r: (_layers_with_weights(r), params(r)))
     # The shallow side reads raw pixels where possible: the same input as the CNN, a fair comparison.
     raw = [r for r in mnist if r.experiment.features == "raw"] or mnist
@@ -281,7 +282,7 @@ def _binary_row(write: Writer, split: str, metrics: dict) -> list[str]:
 
 
 def _is_xray(record: RunRecord) -> bool:
-    return record.experiment is not None and record.experiment.dataset == "chest_xray"
+    return record.experiment is not None and get_dataset(record.experiment.dataset).lab_part == "xrays"
 
 
 def question_4(document: Document, write: Writer, images: Images, records: list[RunRecord],

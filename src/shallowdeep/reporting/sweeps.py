@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shallowdeep.data import get_dataset
 from shallowdeep.experiments.files import toml_value
 from shallowdeep.reporting.common import Images
 from shallowdeep.reporting.document import Document
@@ -64,7 +65,7 @@ def _sweep_section(document: Document, write: Writer, images: Images, result: Sw
 
 
 def _q3_measured(document: Document, write: Writer, images: Images, results: Sequence[SweepResult]) -> None:
-    mnist = [result for result in results if result.dataset == "mnist"]
+    mnist = [result for result in results if get_dataset(result.dataset).lab_part == "digits"]
     points = [(result, trial) for result in mnist for trial in result.trials
               if trial.validation_accuracy is not None and trial.weights]
     if not points:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from matplotlib.ticker import FuncFormatter
 
+from shallowdeep.data import get_dataset
 from shallowdeep.experiments.files import toml_value
 from shallowdeep.plots import Figure, save_figure
 from shallowdeep.sweeps.results import SweepResult, TrialRecord
@@ -95,7 +96,7 @@ def axis_figure(result: SweepResult) -> Figure:
 def weights_figure(results: Sequence[SweepResult]) -> Figure:
     """Validation accuracy against weights and against training time, every MNIST trial given,
     by family, with both Pareto fronts."""
-    points = [(result.features, trial) for result in results if result.dataset == "mnist"
+    points = [(result.features, trial) for result in results if get_dataset(result.dataset).lab_part == "digits"
               for trial in _complete(result) if trial.validation_accuracy is not None and trial.weights]
     figure = Figure(figsize=(10, 4))
     panels = figure.subplots(1, 2, sharey=True)
@@ -127,6 +128,6 @@ def write_figures(result: SweepResult, folder: Path) -> list[Path]:
     if not _complete(result):
         return []
     written = [save_figure(axis_figure(result), folder / "metric-by-axis.png")]
-    if result.dataset == "mnist":
+    if get_dataset(result.dataset).lab_part == "digits":
         written.append(save_figure(weights_figure([result]), folder / "accuracy-vs-weights.png"))
     return written

@@ -1,0 +1,90 @@
+"""The dataset registry: every dataset answers every hook the rest of the package asks, an unknown
+name is one clear error, and no module outside a dataset's own tells datasets apart by name."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from shallowdeep.data import DATASETS, Dataset, DataError, check_datasets, dataset_names, get_dataset
+from shallowdeep.data.files import FileCheck
+from shallowdeep.experiments import load_experiment, quick_overrides
+from shallowdeep.experiments.schema import SCHEMA
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "shallowdeep"
+#: The flags a dataset sets, and the values each may take.
+FLAGS = {"digits": {True, False}, "xrays": {True, False}, "lab_part": {"digits", "xrays", None},
+         "reads_folder": {True, False}, "own_validation": {True, False}}
+
+
+def test_every_dataset_with_facts_is_registered_and_only_those():
+    assert dataset_names() == list(DATASETS)
+    assert all(get_dataset(name).info is DATASETS[name] for name in DATASETS)
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_every_registered_dataset_answers_every_hook(name):
+    dataset = get_dataset(name)
+    assert isinstance(dataset, Dataset) and dataset.name == name
+    for flag, allowed in FLAGS.items():
+        assert getattr(dataset, flag) in allowed, f"{name}.{flag} = {getattr(dataset, flag)!r}"
+    assert dataset.how_to_get
+    assert all(isinstance(check, FileCheck) for check in dataset.check(None, download=False, progress=False))
+    if not dataset.trainable:
+        with pytest.raises(DataError, match="for evaluation only"):
+            dataset.load({}, 0, None, progress=False)
+        return
+    default_size = SCHEMA["dataset"]["image_size"].default
+    problem = dataset.image_size_problem([3, 5])
+    assert problem is None or (isinstance(problem, str) and problem)
+    experiment = load_experiment("raw-1", **{"dataset.name": name, "dataset.image_size": _a_size(dataset, default_size),
+                                             "training.loss": "sparse_categorical_crossentropy"})
+    assert quick_overrides(name) and experiment.with_overrides(quick_overrides(name))["training"]["epochs"] == 1
+    train, validation = dataset.validation_sizes(experiment["dataset"])
+    assert train > 0 and validation >= 0 and (validation > 0) == dataset.own_validation
+
+
+def _a_size(dataset: Dataset, default: list[int]) -> list[int]:
+    for size in (default, [28, 28], [64, 64], [128, 128]):
+        if dataset.image_size_problem(size) is None:
+            return size
+    raise AssertionError(f"{dataset.name} accepts none of the usual image sizes")
+
+
+def test_an_unknown_dataset_is_one_clear_error_naming_the_known_ones():
+    with pytest.raises(DataError, match=r"unknown dataset 'cifar10'; known: mnist, pneumoniamnist, chest_xray"):
+        get_dataset("cifar10")
+    with pytest.raises(DataError, match=r"unknown dataset\(s\) cifar10; known: mnist"):
+        check_datasets(["cifar10"])
+
+
+def _compared_names(tree: ast.AST, names: set[str]) -> list[tuple[int, str]]:
+    """Dataset names a module compares with (``==``, ``!=``, ``in``) or looks up by (``X["mnist"]``)."""
+    found = []
+    for node in ast.walk(tree):
+        operands = []
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+        elif isinstance(node, ast.Subscript):
+            operands = [node.slice]
+        for operand in operands:
+            for leaf in (operand.elts if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) else [operand]):
+                if isinstance(leaf, ast.Constant) and leaf.value in names:
+                    found.append((node.lineno, leaf.value))
+    return found
+
+
+def test_no_module_outside_a_dataset_s_own_tells_datasets_apart_by_name():
+    names = set(DATASETS)
+    own = {PACKAGE / "data" / file for file in ("info.py", "mnist.py", "medmnist.py", "chest_xray.py",
+                                                  "synthdigits.py", "make_synthdigits.py")}
+    compared = [f"{path.relative_to(PACKAGE)}:{line} {name!r}" for path in sorted(PACKAGE.rglob("*.py"))
+                if path not in own for line, name in _compared_names(ast.parse(path.read_text("utf-8")), names)]
+    assert compared == [], "ask the dataset (shallowdeep.data.get_dataset) instead of comparing its name"
+
+
+def test_the_name_check_sees_comparisons_and_lookups():
+    tree = ast.parse('a == "mnist"\nb in ("chest_xray", "x")\nQUICK["pneumoniamnist"]\nc = "mnist"')
+    assert _compared_names(tree, set(DATASETS)) == [(1, "mnist"), (2, "chest_xray"), (3, "pneumoniamnist")]
