@@ -28,6 +28,7 @@ _LAZY = {
     "report": "shallowdeep.api",
     "load_run": "shallowdeep.api",
     "presets": "shallowdeep.api",
+    "preset_summaries": "shallowdeep.api",
     "experiment": "shallowdeep.api",
     "explore": "shallowdeep.api",
     "sweep": "shallowdeep.api",
@@ -49,7 +50,8 @@ _SUBMODULES = ("plots", "data", "features", "models", "experiments", "runs", "ev
 if TYPE_CHECKING:
     from shallowdeep import data, evaluation, experiments, features, models, plots, runs, sweeps
     from shallowdeep.api import (
-        adapt, evaluate, experiment, explore, load_run, predict_images, presets, report, run_lab, sweep, train,
+        adapt, evaluate, experiment, explore, load_run, predict_images, preset_summaries, presets, report, run_lab,
+        sweep, train,
     )
     from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
     from shallowdeep.experiments import ConfigError, Experiment

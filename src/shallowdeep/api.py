@@ -45,6 +45,26 @@ def presets(suite: str | None = None) -> list[str]:
     return list_presets() if suite is None else suite_members(suite)
 
 
+def preset_summaries(suite: str | None = None) -> list[dict[str, Any]]:
+    """Name, suite, dataset, input, parameter count, epochs and description of each preset (all of
+    them or one suite's), as ``shallowdeep list`` shows them. Counts are read from the package
+    where the preset's architecture is the one counted, else its model is built to count them."""
+    from shallowdeep.experiments.parameters import known_parameter_count
+
+    rows = []
+    for name in presets(suite):
+        preset = load_experiment(name)
+        params = known_parameter_count(preset)
+        if params is None:
+            from shallowdeep.training import build_model
+
+            params = int(build_model(preset).count_params())
+        rows.append({"name": name, "suite": preset["suite"], "dataset": preset.dataset,
+                     "features": preset.describe_input(), "params": params, "epochs": preset["training"]["epochs"],
+                     "description": preset["description"]})
+    return rows
+
+
 def train(
     name_or_path: str | os.PathLike | Experiment,
     *,

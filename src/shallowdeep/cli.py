@@ -107,28 +107,10 @@ def _add_list_parser(commands) -> None:
     parser.set_defaults(handler=_run_list)
 
 
-def preset_summaries() -> list[dict]:
-    """Name, suite, dataset, input, parameter count and epochs of every preset."""
-    from shallowdeep.experiments import list_presets, load_experiment
-    from shallowdeep.training import build_model
-
-    rows = []
-    for name in list_presets():
-        experiment = load_experiment(name)
-        rows.append({
-            "name": name,
-            "suite": experiment["suite"],
-            "dataset": experiment.dataset,
-            "features": experiment.describe_input(),
-            "params": int(build_model(experiment).count_params()),
-            "epochs": experiment["training"]["epochs"],
-            "description": experiment["description"],
-        })
-    return rows
-
-
 def _run_list(args: argparse.Namespace) -> int:
     import json
+
+    from shallowdeep.api import preset_summaries
 
     rows = preset_summaries()
     if args.json:
