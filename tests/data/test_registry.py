@@ -10,7 +10,7 @@ import pytest
 
 from shallowdeep.data import DATASETS, Dataset, DataError, check_datasets, dataset_names, get_dataset
 from shallowdeep.data.files import FileCheck
-from shallowdeep.experiments import load_experiment, quick_overrides
+from shallowdeep.experiments import ConfigError, load_experiment, quick_overrides
 from shallowdeep.experiments.schema import SCHEMA
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "shallowdeep"
@@ -88,3 +88,44 @@ def test_no_module_outside_a_dataset_s_own_tells_datasets_apart_by_name():
 def test_the_name_check_sees_comparisons_and_lookups():
     tree = ast.parse('a == "mnist"\nb in ("chest_xray", "x")\nQUICK["pneumoniamnist"]\nc = "mnist"')
     assert _compared_names(tree, set(DATASETS)) == [(1, "mnist"), (2, "chest_xray"), (3, "pneumoniamnist")]
+
+
+@pytest.fixture
+def inverted_mnist(real_data_dir):
+    """A dataset added as ARCHITECTURE.md's recipe says: MNIST's digits, light paper and dark ink."""
+    from shallowdeep.data import load_mnist
+    from shallowdeep.data.info import MNIST, DatasetInfo
+    from shallowdeep.data.registry import _REGISTRY, register
+
+    @register
+    class InvertedMnist(Dataset):
+        info = DatasetInfo(name="mnist-inverted", title="MNIST, dark ink on light paper", citation=MNIST.citation,
+                           license=MNIST.license, homepage=MNIST.homepage, folder=MNIST.folder, classes=MNIST.classes,
+                           n_samples=MNIST.n_samples)
+        quick = {"dataset.train_limit": 1000, "dataset.test_limit": 200, "training.epochs": 1}
+
+        def image_size_problem(self, size):
+            return None if list(size) == [28, 28] else "[28, 28], MNIST's size"
+
+        def load(self, section, seed, data_dir, progress):
+            (x_train, y_train), (x_test, y_test) = load_mnist(data_dir, progress=progress)
+            return (255 - x_train, y_train), None, (255 - x_test, y_test)
+
+        def check(self, data_dir, download, progress):
+            return get_dataset("mnist").check(data_dir, download, progress)
+
+    yield InvertedMnist
+    _REGISTRY.pop("mnist-inverted")
+
+
+@pytest.mark.slow
+def test_a_dataset_added_by_the_recipe_trains_with_every_preset_s_settings(inverted_mnist, real_data_dir, tmp_path):
+    import shallowdeep as sd
+
+    assert "mnist-inverted" in dataset_names(trainable=True)
+    settings = {"dataset.name": "mnist-inverted", **quick_overrides("mnist-inverted")}
+    run = sd.train("hog-1", runs_dir=tmp_path, data_dir=real_data_dir, progress=False, **settings)
+    assert run.experiment.dataset == "mnist-inverted" and len(run.predictions.test_labels) == 200
+    assert run.metrics["test"]["accuracy"] > 0.3  # ten classes: chance is 0.1 (0.49 on the Zen 4); HOG reads edges, not ink
+    with pytest.raises(ConfigError, match=r"dataset.image_size.*\[28, 28\], MNIST's size"):
+        load_experiment("raw-1", **{"dataset.name": "mnist-inverted", "dataset.image_size": [32, 32]})

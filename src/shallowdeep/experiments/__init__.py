@@ -20,7 +20,7 @@ from shallowdeep.experiments.experiment import (
 )
 from shallowdeep.experiments.files import ConfigError, dump_toml, list_presets, read_experiment_file
 from shallowdeep.experiments.schema import (
-    LOSSES, OPTIMIZERS, PRECISIONS, SCHEMA, SUITES, TRAINABLE, active_augmentations, validate,
+    LOSSES, OPTIMIZERS, PRECISIONS, SCHEMA, SUITES, active_augmentations, validate,
 )
 
 __all__ = [
@@ -31,7 +31,6 @@ __all__ = [
     "PRECISIONS",
     "SCHEMA",
     "SUITES",
-    "TRAINABLE",
     "ConfigError",
     "Experiment",
     "active_augmentations",

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from shallowdeep.data import get_dataset
-from shallowdeep.data.info import DATASETS
 from shallowdeep.experiments.files import (
     ConfigError, dump_toml, list_presets, parse_toml_value, read_experiment_file, toml_value,
 )
@@ -59,7 +58,7 @@ class Experiment:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return DATASETS[self.dataset].classes
+        return get_dataset(self.dataset).info.classes
 
     @property
     def features(self) -> str:

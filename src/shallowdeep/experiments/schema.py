@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shallowdeep.data import get_dataset
-from shallowdeep.data.info import DATASETS
+from shallowdeep.data import dataset_names, get_dataset
 from shallowdeep.experiments.files import ConfigError, toml_value
 from shallowdeep.features import BLOCK_NORMS, hog_feature_size
 
@@ -25,7 +24,6 @@ LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SUITES = ("seed", "handout", "pooled", "best")
 #: Datasets an experiment may train on: every one but those kept for evaluation only.
-TRAINABLE = tuple(name for name, info in DATASETS.items() if not info.evaluation_only)
 
 
 @dataclass(frozen=True)
@@ -52,10 +50,11 @@ def _at_least(minimum) -> Callable[[Any], str | None]:
 
 
 def _trainable(value) -> str | None:
-    if value in TRAINABLE:
+    trainable = dataset_names(trainable=True)
+    if value in trainable:
         return None
-    kept = [name for name in DATASETS if name not in TRAINABLE]
-    return (f"one of {', '.join(map(repr, TRAINABLE))} ({', '.join(kept)} is for evaluation only: "
+    kept = dataset_names(trainable=False)
+    return (f"one of {', '.join(map(repr, trainable))} ({', '.join(kept)} is for evaluation only: "
             f"`shallowdeep evaluate RUN --dataset {kept[0]}`)")
 
 
@@ -348,7 +347,7 @@ def _check_consistency(source: str, config: dict) -> None:
     if training["validation"] == "dataset" and not dataset_hooks.own_validation:
         raise _problem(source, "training.validation", "dataset",
                        f"a fraction such as 0.1: {dataset_hooks.info.title} has no val split")
-    classes = len(DATASETS[name].classes)
+    classes = len(dataset_hooks.info.classes)
     if training["loss"] == "binary_crossentropy" and classes != 2:
         raise _problem(source, "training.loss", "binary_crossentropy",
                        f"a categorical loss: {name} has {classes} classes")
@@ -388,7 +387,7 @@ def _check_consistency(source: str, config: dict) -> None:
                        f"at most training.epochs = {training['epochs']}")
     weights = training["class_weight"]
     if isinstance(weights, dict):
-        allowed = {str(i) for i in range(classes)} | set(DATASETS[name].classes)
+        allowed = {str(i) for i in range(classes)} | set(get_dataset(name).info.classes)
         wrong = sorted(set(weights) - allowed)
         if wrong:
             raise _problem(source, f"training.class_weight.{wrong[0]}", weights[wrong[0]],
