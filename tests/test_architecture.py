@@ -92,6 +92,12 @@ def test_there_is_no_import_cycle():
     assert cycles == []
 
 
+def test_the_cli_is_a_door_onto_the_api():
+    """Every command calls the Python API, and wires nothing of its own: the CLI imports the API and
+    the error type it prints, nothing else of the package."""
+    assert _imports()["cli"] == {"api", "errors"}
+
+
 @pytest.mark.parametrize("statement", ["import shallowdeep", "import shallowdeep; shallowdeep.presets('seed')",
                                        "import shallowdeep.plots", "import shallowdeep.cli",
                                        "import shallowdeep.cli; shallowdeep.cli.build_parser()"])

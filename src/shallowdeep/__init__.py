@@ -28,6 +28,11 @@ _LAZY = {
     "report": "shallowdeep.api",
     "load_run": "shallowdeep.api",
     "presets": "shallowdeep.api",
+    "check_data": "shallowdeep.api",
+    "dry_run": "shallowdeep.api",
+    "sweep_presets": "shallowdeep.api",
+    "sweep_folder": "shallowdeep.api",
+    "sweep_summary": "shallowdeep.api",
     "preset_summaries": "shallowdeep.api",
     "experiment": "shallowdeep.api",
     "explore": "shallowdeep.api",
@@ -50,8 +55,8 @@ _SUBMODULES = ("plots", "data", "features", "models", "experiments", "runs", "ev
 if TYPE_CHECKING:
     from shallowdeep import data, evaluation, experiments, features, models, plots, runs, sweeps
     from shallowdeep.api import (
-        adapt, evaluate, experiment, explore, load_run, predict_images, preset_summaries, presets, report, run_lab,
-        sweep, train,
+        adapt, check_data, dry_run, evaluate, experiment, explore, load_run, predict_images, preset_summaries, presets,
+        report, run_lab, sweep, sweep_folder, sweep_presets, sweep_summary, train,
     )
     from shallowdeep.data import load_chest_xray, load_mnist, load_pneumoniamnist
     from shallowdeep.experiments import ConfigError, Experiment

@@ -17,15 +17,19 @@ section as a nested dict, ``model={"args": {"hidden": [256]}}`` (see
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shallowdeep.experiments import Experiment, list_presets, load_experiment, suite_members
-from shallowdeep.runs import Run, RunRecord
+from shallowdeep.experiments import (  # noqa: F401 (LAB_SUITES, PRECISIONS: the choices the CLI offers)
+    LAB_SUITES, PRECISIONS, Experiment, list_presets, load_experiment, parse_assignment, suite_members,
+)
+from shallowdeep.version import __version__  # noqa: F401 (`shallowdeep --version`)
 
 if TYPE_CHECKING:
     from shallowdeep.backend import keras
+    from shallowdeep.data import DataStatus
+    from shallowdeep.runs import Run, RunRecord
     from shallowdeep.explorer import BackgroundServer
     from shallowdeep.lab import LabResult
     from shallowdeep.predict import Prediction
@@ -33,11 +37,42 @@ if TYPE_CHECKING:
     from shallowdeep.sweeps.runner import Progress
 
 
-def experiment(name_or_path: str | os.PathLike | Experiment, **settings: Any) -> Experiment:
-    """A preset (by name), a TOML file (by path) or an :class:`Experiment`, with ``settings`` applied."""
+def experiment(name_or_path: str | os.PathLike | Experiment, *, overrides: Iterable[str] = (),
+               **settings: Any) -> Experiment:
+    """A preset (by name), a TOML file (by path) or an :class:`Experiment`, with ``overrides``
+    (``--set`` strings such as ``"training.epochs=2"``) and then ``settings`` applied."""
     if isinstance(name_or_path, Experiment):
-        return name_or_path.with_settings(**settings)
-    return load_experiment(name_or_path, **settings)
+        return name_or_path.with_overrides(dict(map(parse_assignment, overrides))).with_settings(**settings)
+    return load_experiment(name_or_path, list(overrides), **settings)
+
+
+def dry_run(name_or_path: str | os.PathLike | Experiment, *, overrides: Iterable[str] = (), **settings: Any) -> str:
+    """What ``shallowdeep train --dry-run`` prints: the resolved experiment, every default filled in,
+    and its model's weight table. Nothing is trained and no data is read."""
+    from shallowdeep.models import weight_table, weight_table_markdown
+    from shallowdeep.training import build_model
+
+    chosen = experiment(name_or_path, overrides=overrides, **settings)
+    table = weight_table_markdown(weight_table(build_model(chosen)), chosen.input_shape)
+    return f"# {chosen.name}, resolved from {chosen.source}\n\n{chosen.to_toml()}\n{table}"
+
+
+def check_data(
+    datasets: Sequence[str] | None = None,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download: bool = False,
+    progress: bool = True,
+) -> DataStatus:
+    """Where each dataset's files are looked for and whether each is verified (official checksum),
+    missing or corrupt, with how to fix what is not; ``download=True`` fetches what is missing.
+
+    >>> status = sd.check_data(["mnist"])                           # doctest: +SKIP
+    >>> status.ok, [check.state for check in status.checks]         # doctest: +SKIP
+    """
+    from shallowdeep.data import data_status
+
+    return data_status(datasets, data_dir, download=download, progress=progress)
 
 
 def presets(suite: str | None = None) -> list[str]:
@@ -86,6 +121,8 @@ def train(
 
 def load_run(path: str | os.PathLike) -> Run:
     """The finished (or interrupted) run in folder ``path``, or holding the model file ``path``."""
+    from shallowdeep.runs import Run
+
     return Run.open(path)
 
 
@@ -115,6 +152,7 @@ def evaluate(
     """
     from shallowdeep.evaluation import evaluate_model
     from shallowdeep.prepare import evaluation_only_datasets, prepare_data
+    from shallowdeep.runs import Run
 
     if isinstance(model_or_run, (str, os.PathLike)):
         model_or_run = Run.open(model_or_run)
@@ -211,6 +249,7 @@ def sweep(
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
     on_progress: Callable[[Progress], None] | None = None,
+    overrides: Iterable[str] = (),
     **settings: Any,
 ) -> SweepResult:
     """Run a sweep (a shipped one by name, or a sweep file) or continue it; its table of trials.
@@ -220,18 +259,50 @@ def sweep(
     ``minutes`` replace the file's budget; ``out`` defaults to ``sweeps/<name>`` (``-quick``).
     ``workers`` processes here (default: the cores, at most 8; 0: this process) of ``threads``
     threads, or, with ``address="HOST:PORT"``, tasks on that Ray cluster (token authentication).
+    ``overrides`` are ``--set`` strings (``"training.epochs=2"``), applied before ``settings``.
 
     >>> result = sd.sweep("raw", quick=True, trials=4)         # doctest: +SKIP
     >>> result.best.point, result.best.test("accuracy")         # doctest: +SKIP
     """
     from shallowdeep.experiments import settings_to_overrides
     from shallowdeep.sweeps import load_sweep
-    from shallowdeep.sweeps.runner import default_folder, run_sweep
+    from shallowdeep.sweeps.runner import run_sweep
 
-    spec = load_sweep(name_or_path, quick=quick, overrides=settings_to_overrides(settings))
-    spec = spec.with_budget(trials, minutes)
-    return run_sweep(spec, out if out is not None else default_folder(spec), workers=workers, threads=threads,
-                     address=address, data_dir=data_dir, progress=progress, on_progress=on_progress)
+    given = {**dict(map(parse_assignment, overrides)), **settings_to_overrides(settings)}
+    spec = load_sweep(name_or_path, quick=quick, overrides=given).with_budget(trials, minutes)
+    return run_sweep(spec, out if out is not None else sweep_folder(name_or_path, quick=quick), workers=workers,
+                     threads=threads, address=address, data_dir=data_dir, progress=progress, on_progress=on_progress)
+
+
+def sweep_folder(name_or_path: str | os.PathLike, *, quick: bool = False) -> Path:
+    """Where :func:`sweep` keeps a sweep when no ``out`` is given: ``sweeps/<name>`` (``-quick``)."""
+    from shallowdeep.sweeps import load_sweep
+    from shallowdeep.sweeps.runner import default_folder
+
+    return default_folder(load_sweep(name_or_path, quick=quick))
+
+
+def sweep_presets() -> list[dict[str, Any]]:
+    """Each shipped sweep: its name, the experiment it starts from, its sampler, its trial budget and
+    its axes (each axis's short name with its number of values, or ``"range"``)."""
+    from shallowdeep.sweeps import list_sweeps, load_sweep
+    from shallowdeep.sweeps.spec import Choice
+
+    rows = []
+    for name in list_sweeps():
+        spec = load_sweep(name)
+        axes = {short: len(axis.values) if isinstance(axis, Choice) else "range"
+                for axis, short in zip(spec.axes, spec.short_names().values())}
+        rows.append({"name": name, "base": spec.base_name, "sampler": spec.sampler, "trials": spec.trial_budget,
+                     "axes": axes})
+    return rows
+
+
+def sweep_summary(result: SweepResult) -> str:
+    """The sentence that says which trial was chosen, on what, and its one honest test score."""
+    from shallowdeep.sweeps.results import honest_summary
+
+    return honest_summary(result)
 
 
 def report(
@@ -245,6 +316,7 @@ def report(
     """Write a report (Markdown and self-contained HTML) from finished runs, and from the folders
     of finished sweeps (a section per sweep, and accuracy against weights across them); its paths."""
     from shallowdeep.reporting import write_report
+    from shallowdeep.runs import Run, RunRecord
 
     items = [item if isinstance(item, (Run, RunRecord)) else Run.open(item) for item in runs]
     return write_report(items, out, lang=lang, suite=suite, sweeps=sweeps)
@@ -267,6 +339,7 @@ def explore(
     background thread and returns the server (``server.url``, ``server.stop()``), for a notebook.
     """
     from shallowdeep.explorer import BackgroundServer, accepted_hosts, create_app, find_runs, serve
+    from shallowdeep.runs import Run
 
     given = [item for item in runs if isinstance(item, Run)]
     paths = [item for item in runs if not isinstance(item, Run)]

@@ -12,9 +12,9 @@ import textwrap
 import warnings
 from pathlib import Path
 
-from shallowdeep.version import __version__
+from shallowdeep import api
+from shallowdeep.api import LAB_SUITES, PRECISIONS, __version__
 from shallowdeep.errors import ShallowDeepError
-from shallowdeep.experiments import LAB_SUITES, PRECISIONS
 
 _DATA_HELP = """\
 Show, for each dataset and file, where it is looked for and whether it is verified (official
@@ -59,18 +59,14 @@ def _add_data_parser(commands) -> None:
 
 
 def _run_data(args: argparse.Namespace) -> int:
-    from shallowdeep.data import DATASETS, check_datasets
-    from shallowdeep.paths import describe_data_dir, resolve_cache_dir, resolve_data_dir
-
-    checks = check_datasets(
-        args.datasets, args.data_dir, download=args.download, progress=not args.no_progress
-    )
-    print(f"data directory:  {resolve_data_dir(args.data_dir)} ({describe_data_dir(args.data_dir)})")
-    print(f"cache directory: {resolve_cache_dir()} (decoded images and features; $SHALLOWDEEP_CACHE)")
+    status = api.check_data(args.datasets, args.data_dir, download=args.download, progress=not args.no_progress)
+    checks = status.checks
+    print(f"data directory:  {status.data_dir} ({status.data_dir_source})")
+    print(f"cache directory: {status.cache_dir} (decoded images and features; $SHALLOWDEEP_CACHE)")
     shown = None
     for check in checks:
         if check.dataset != shown:
-            info = DATASETS[check.dataset]
+            info = status.info(check.dataset)
             print(f"\n{info.name}: {info.title} ({info.license})")
             shown = check.dataset
         print(f"  {check.state:<10} {check.path}")
@@ -110,9 +106,7 @@ def _add_list_parser(commands) -> None:
 def _run_list(args: argparse.Namespace) -> int:
     import json
 
-    from shallowdeep.api import preset_summaries
-
-    rows = preset_summaries()
+    rows = api.preset_summaries()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -166,24 +160,18 @@ def _add_train_parser(commands) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from shallowdeep.experiments import load_experiment
-    from shallowdeep.models import weight_table, weight_table_markdown
-    from shallowdeep.training import build_model, train
-
     overrides = list(args.overrides) + ([f'training.precision="{args.precision}"'] if args.precision else [])
-    experiment = load_experiment(args.experiment, overrides)
+    experiment = api.experiment(args.experiment, overrides=overrides)
 
     if args.dry_run:
-        print(f"# {experiment.name}, resolved from {experiment.source}\n")
-        print(experiment.to_toml())
-        print(weight_table_markdown(weight_table(build_model(experiment)), experiment.input_shape))
+        print(api.dry_run(experiment))
         return 0
     training = experiment["training"]
     print(f"{experiment.name}: {experiment['description']}")
     print(f"  {experiment.dataset}, {experiment.describe_input()}, {experiment['model']['builder']}, "
           f"{training['optimizer']}, {training['epochs']} epochs of batch {training['batch_size']}, {training['precision']}")
     try:
-        run = train(experiment, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
+        run = api.train(experiment, runs_dir=args.runs_dir, data_dir=args.data_dir, resume=args.resume,
                     progress=not args.no_progress)
     except KeyboardInterrupt:
         again = " ".join(["shallowdeep", "train", args.experiment, *(f"--set {o}" for o in args.overrides),
@@ -237,9 +225,7 @@ def _add_predict_parser(commands) -> None:
 def _run_predict(args: argparse.Namespace) -> int:
     import json
 
-    from shallowdeep.predict import predict_images
-
-    predictions = predict_images(args.run, args.images)
+    predictions = api.predict_images(args.run, args.images)
     if args.save_input:
         from PIL import Image
 
@@ -307,15 +293,10 @@ def _add_sweep_parser(commands) -> None:
 
 
 def _list_sweeps() -> int:
-    from shallowdeep.sweeps import list_sweeps, load_sweep
-    from shallowdeep.sweeps.spec import Choice
-
     print(f"{'name':<6} {'base':<8} {'sampler':<7} {'trials':>6}  axes")
-    for name in list_sweeps():
-        spec = load_sweep(name)
-        axes = " x ".join(f"{short} ({len(axis.values) if isinstance(axis, Choice) else 'range'})"
-                          for axis, short in zip(spec.axes, spec.short_names().values()))
-        print(f"{name:<6} {spec.base_name:<8} {spec.sampler:<7} {spec.trial_budget or '-':>6}  {axes}")
+    for row in api.sweep_presets():
+        axes = " x ".join(f"{short} ({values})" for short, values in row["axes"].items())
+        print(f"{row['name']:<6} {row['base']:<8} {row['sampler']:<7} {row['trials'] or '-':>6}  {axes}")
     print("\nRun one with `shallowdeep sweep NAME` (`--quick` for a first look); a sweep file of your own takes "
           "the same keys (see README).")
     return 0
@@ -326,25 +307,20 @@ def _run_sweep(args: argparse.Namespace) -> int:
         return _list_sweeps()
     if not args.sweep:
         raise ShallowDeepError("name a sweep (shallowdeep sweep --list shows the shipped ones) or a sweep file")
-    from shallowdeep.experiments import parse_assignment
-    from shallowdeep.sweeps import load_sweep
-    from shallowdeep.sweeps.results import honest_summary
-    from shallowdeep.sweeps.runner import default_folder, run_sweep
-
-    overrides = dict(parse_assignment(assignment) for assignment in args.overrides)
-    spec = load_sweep(args.sweep, quick=args.quick, overrides=overrides).with_budget(args.trials, args.minutes)
-    out = Path(args.out) if args.out else default_folder(spec)
+    out = Path(args.out) if args.out else api.sweep_folder(args.sweep, quick=args.quick)
     try:
-        result = run_sweep(spec, out, workers=args.workers, threads=args.threads, address=args.address,
-                           data_dir=args.data_dir, progress=not args.no_progress)
+        result = api.sweep(args.sweep, out=out, workers=args.workers, threads=args.threads, address=args.address,
+                           quick=args.quick, trials=args.trials, minutes=args.minutes, data_dir=args.data_dir,
+                           progress=not args.no_progress, overrides=args.overrides)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished trials are kept in {out}; run the same command again to continue",
               file=sys.stderr)
         return 130
-    print(f"\n{honest_summary(result)}")
+    print(f"\n{api.sweep_summary(result)}")
     print(f"results: {result.markdown_path}\n         {result.csv_path}")
     for figure in result.figure_paths():
         print(f"figure:  {figure}")
+    return 0
 
 
 _EVALUATE_HELP = """\
@@ -376,10 +352,8 @@ def _add_evaluate_parser(commands) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from shallowdeep.api import evaluate, load_run
-
-    run = load_run(args.run)
-    metrics = evaluate(run, args.dataset)
+    run = api.load_run(args.run)
+    metrics = api.evaluate(run, args.dataset)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
@@ -442,9 +416,7 @@ def _add_adapt_parser(commands) -> None:
 def _run_adapt(args: argparse.Namespace) -> int:
     import json
 
-    from shallowdeep.api import adapt
-
-    run = adapt(args.run, args.images, labelled=args.labelled, runs_dir=args.runs_dir, data_dir=args.data_dir,
+    run = api.adapt(args.run, args.images, labelled=args.labelled, runs_dir=args.runs_dir, data_dir=args.data_dir,
                 batch_norm=args.batch_norm, prevalence=args.prevalence, progress=not args.no_progress)
     metrics, adaptation = run.metrics, run.metrics["adaptation"]
     if args.json:
@@ -527,12 +499,9 @@ def _add_lab_parser(commands) -> None:
 
 
 def _run_lab(args: argparse.Namespace) -> int:
-    from shallowdeep.lab import run_lab
-    from shallowdeep.runs import Outcome
-
     command = "shallowdeep " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["lab"] else "shallowdeep lab"
     try:
-        result = run_lab(
+        result = api.run_lab(
             args.suite, args.out, quick=args.quick, lang=args.lang, force=args.force, precision=args.precision,
             data_dir=args.data_dir, xray_dir=args.xray_dir, progress=not args.no_progress, command=command,
             estimate=False if args.no_estimate else None,
@@ -542,7 +511,7 @@ def _run_lab(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: finished experiments and completed epochs are kept in {args.out}; run the "
               f"same command again to continue", file=sys.stderr)
         return 130
-    failed = [record.name for record in result.records if record.outcome is Outcome.FAILED]
+    failed = result.failed
     minutes, seconds = divmod(result.seconds, 60)
     print(f"\nreport: {result.report_html}\n        {result.report_markdown}")
     print(f"{len(result.records)} experiments in {int(minutes)} min {seconds:.0f} s"
@@ -586,9 +555,7 @@ def _add_explore_parser(commands) -> None:
 
 
 def _run_explore(args: argparse.Namespace) -> int:
-    from shallowdeep.api import explore
-
-    explore(args.runs, runs_dir=args.runs_dir, host=args.host, port=args.port, open_browser=not args.no_browser,
+    api.explore(args.runs, runs_dir=args.runs_dir, host=args.host, port=args.port, open_browser=not args.no_browser,
             data_dir=args.data_dir)
     return 0
 

@@ -50,6 +50,11 @@ class LabResult:
     def runs(self) -> list[Run]:
         return [record.run for record in self.records if record.run is not None]
 
+    @property
+    def failed(self) -> list[str]:
+        """The experiments that failed (the report says why)."""
+        return [record.name for record in self.records if record.outcome is Outcome.FAILED]
+
 
 def _timed(call) -> float:
     started = time.perf_counter()

@@ -476,8 +476,3 @@ def _matching(runs_dir: Path, experiment: Experiment, partial: bool) -> list[Pat
         and (partial or (path / "metrics.json").is_file())
     ]
     return sorted(found, key=lambda path: path.name)
-
-
-def load_run(path: str | os.PathLike) -> Run:
-    """The run in folder ``path`` (or holding the model file ``path``)."""
-    return Run.open(path)

@@ -14,7 +14,7 @@ from shallowdeep.data.info import DATASETS
 from shallowdeep.data.medmnist import load_pneumoniamnist
 from shallowdeep.data.mnist import load_mnist, read_idx
 from shallowdeep.data.registry import Dataset, dataset_names, get_dataset
-from shallowdeep.data.status import FileCheck, check_datasets
+from shallowdeep.data.status import DataStatus, FileCheck, check_datasets, data_status
 from shallowdeep.data.synthdigits import load_synthdigits
 from shallowdeep.errors import DataError, DataWarning
 from shallowdeep.paths import resolve_cache_dir, resolve_data_dir
@@ -22,10 +22,12 @@ from shallowdeep.paths import resolve_cache_dir, resolve_data_dir
 __all__ = [
     "DATASETS",
     "DataError",
+    "DataStatus",
     "DataWarning",
     "Dataset",
     "FileCheck",
     "check_datasets",
+    "data_status",
     "dataset_names",
     "find_chest_xray",
     "get_dataset",
