@@ -49,7 +49,7 @@ import numpy as np
 
 from shallowdeep.backend import environment, keras, resolve_precision
 from shallowdeep.data import DataError
-from shallowdeep.data.chest_xray import IMAGE_SUFFIXES, decode_image
+from shallowdeep.data.folder import IMAGE_SUFFIXES, decode_image
 from shallowdeep.errors import ShallowDeepError
 from shallowdeep.evaluation import (
     ThresholdSource, classification_metrics, evaluate_model, predict_probabilities, roc_points,
@@ -187,7 +187,8 @@ def test_folder_halves(chest_xray: str | os.PathLike) -> tuple[LabelledImages, L
     """The chest X-ray test folder in two halves by patient, stratified by class (the loader's own
     patient-grouped split at 0.5, seed 0): a new site whose images can adapt a run on one half and
     measure it on the other, without one patient on both sides."""
-    from shallowdeep.data.chest_xray import carve_validation, patient_id, scan_chest_xray
+    from shallowdeep.data.chest_xray import patient_id, scan_chest_xray
+    from shallowdeep.data.folder import carve_validation
 
     test = scan_chest_xray(chest_xray)[0]["test"]
     labels = np.asarray(test.labels)

@@ -65,7 +65,7 @@ def split_sizes(experiment: Experiment) -> tuple[int, int, int]:
     """(train, validation, test) examples the experiment will use, from the dataset's known sizes."""
     dataset, training = experiment["dataset"], experiment["training"]
     source = get_dataset(experiment.dataset)
-    sizes = source.info.n_samples
+    sizes = source.sample_counts(dataset)
     train, test = sizes["train"], sizes["test"]
     if training["validation"] == "dataset":
         train, validation = source.validation_sizes(dataset)

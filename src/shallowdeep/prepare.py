@@ -85,7 +85,8 @@ def load_images(experiment: Experiment, data_dir: str | os.PathLike | None = Non
     """The experiment's uint8 image splits, ``train_limit`` and ``test_limit`` applied."""
     dataset = experiment["dataset"]
     seed = dataset["split_seed"] if dataset["split_seed"] >= 0 else experiment["training"]["seed"]
-    train, val, test = get_dataset(experiment.dataset).load(dataset, seed, data_dir, progress)
+    own_validation = experiment["training"]["validation"] == "dataset"
+    train, val, test = get_dataset(experiment.dataset).load(dataset, seed, data_dir, progress, own_validation)
     keep = _subset(len(train[1]), dataset["train_limit"], seed)
     train = train[0][keep], train[1][keep]
     test_indices = _subset(len(test[1]), dataset["test_limit"], seed + 1)

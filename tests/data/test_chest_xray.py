@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from shallowdeep.data import DataError, DataWarning, load_chest_xray, patient_id
-from shallowdeep.data.chest_xray import carve_validation
+from shallowdeep.data.folder import carve_validation
 from shallowdeep.experiments import load_experiment
 from shallowdeep.prepare import load_images
 

@@ -21,6 +21,7 @@ SCHEMA_CASES = {
     "dataset.train_limit": ("raw-1", "-1"),
     "dataset.test_limit": ("raw-1", "-5"),
     "dataset.split_seed": ("xray-1", "-2"),
+    "dataset.classes": ("raw-1", '["a", "a"]'),
     "features.divide_by": ("raw-1", "0.0"),
     "features.clahe": ("xray-best", "1.5"),
     "features.hog.orientations": ("hog-1", "0"),

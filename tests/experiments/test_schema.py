@@ -124,7 +124,7 @@ def test_an_override_changes_the_digest_a_description_does_not():
         (["features.divide_by=1", "training.augmentation.gamma=0.3"],
          "training.augmentation.gamma = 0.3 is not allowed; expected 0 unless features.divide_by = 255"),
         (['dataset.name="synthdigits"'], "dataset.name = \"synthdigits\" is not allowed; expected one of 'mnist', "
-                                         "'pneumoniamnist', 'chest_xray' (synthdigits is for evaluation only: "
+                                         "'pneumoniamnist', 'chest_xray', 'folder' (synthdigits is for evaluation only: "
                                          "`shallowdeep evaluate RUN --dataset synthdigits`)"),
     ],
 )

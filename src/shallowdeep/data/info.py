@@ -278,6 +278,17 @@ SYNTHDIGITS = DatasetInfo(
              "and paper and ink levels; each digit fills a 64 x 64 frame, dark on light",
 )
 
+FOLDER = DatasetInfo(
+    name="folder",
+    title="your own images: a folder with train/ and test/ (and val/), one subfolder per class",
+    citation="",
+    license="yours",
+    homepage="",
+    folder="",
+    classes=(),  # the class folders' names, read into each experiment's dataset.classes
+    n_samples={},  # counted in the folder
+)
+
 DATASETS: dict[str, DatasetInfo] = {
-    info.name: info for info in (MNIST, PNEUMONIAMNIST, CHEST_XRAY, SYNTHDIGITS)
+    info.name: info for info in (MNIST, PNEUMONIAMNIST, CHEST_XRAY, FOLDER, SYNTHDIGITS)
 }

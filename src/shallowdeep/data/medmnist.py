@@ -98,7 +98,7 @@ class PneumoniaMnist(Dataset):
             return None
         return f"a square size of PneumoniaMNIST: {', '.join(f'[{s}, {s}]' for s in SIZES)}"
 
-    def load(self, section, seed, data_dir, progress):
+    def load(self, section, seed, data_dir, progress, own_validation):
         return load_pneumoniamnist(section["image_size"][0], data_dir, progress=progress)
 
     def check(self, data_dir, download, progress) -> list[FileCheck]:

@@ -168,7 +168,7 @@ class Mnist(Dataset):
     def image_size_problem(self, size):
         return None if list(size) == [28, 28] else "[28, 28] for MNIST"
 
-    def load(self, section, seed, data_dir, progress):
+    def load(self, section, seed, data_dir, progress, own_validation):
         train, test = load_mnist(data_dir, progress=progress)
         return train, None, test
 

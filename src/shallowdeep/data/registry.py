@@ -67,19 +67,34 @@ class Dataset(ABC):
         """What a user does to have it: downloaded on first use, unless the dataset says otherwise."""
         return f"downloaded on first use from {self.info.homepage} (or `shallowdeep data --download {self.name}`)"
 
+    def resolve(self, section: Mapping[str, Any]) -> dict[str, Any]:
+        """An experiment's ``dataset`` section with what the dataset fills in (an image folder's
+        class names); a :class:`DataError` says what the section lacks."""
+        return dict(section)
+
+    def class_names(self, section: Mapping[str, Any]) -> tuple[str, ...]:
+        """The names of the classes, label 0 first."""
+        return self.info.classes
+
+    def sample_counts(self, section: Mapping[str, Any]) -> dict[str, int]:
+        """Images in each split, before limits."""
+        return dict(self.info.n_samples)
+
     def image_size_problem(self, size: Sequence[int]) -> str | None:
         """What ``dataset.image_size`` must be instead of ``size``, or None when ``size`` is fine."""
         return None
 
     def validation_sizes(self, section: Mapping[str, Any]) -> tuple[int, int]:
         """(train, validation) examples with ``training.validation = "dataset"``, before limits."""
-        return self.info.n_samples["train"], self.info.n_samples.get("val", 0)
+        counts = self.sample_counts(section)
+        return counts["train"], counts.get("val", 0)
 
     @abstractmethod
     def load(self, section: Mapping[str, Any], seed: int, data_dir: str | os.PathLike | None,
-             progress: bool) -> tuple[Split, Split | None, Split]:
+             progress: bool, own_validation: bool) -> tuple[Split, Split | None, Split]:
         """(train, validation or None, test) for an experiment's ``dataset`` section, the splits it
-        carves drawn with ``seed``."""
+        carves drawn with ``seed``. ``own_validation``: the experiment validates on the dataset's own
+        split (``training.validation = "dataset"``); without it, none need be carved from train."""
 
     @abstractmethod
     def check(self, data_dir: str | os.PathLike | None, download: bool, progress: bool) -> list[FileCheck]:

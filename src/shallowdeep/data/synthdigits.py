@@ -325,7 +325,7 @@ class SynthDigits(Dataset):
     def how_to_get(self) -> str:
         return "shipped with shallowdeep"
 
-    def load(self, section, seed, data_dir, progress):
+    def load(self, section, seed, data_dir, progress, own_validation):
         raise DataError(f"{self.name} is for evaluation only: train on MNIST and evaluate on it "
                         f"(`shallowdeep evaluate RUN`)")
 

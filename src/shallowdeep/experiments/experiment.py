@@ -58,7 +58,7 @@ class Experiment:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return get_dataset(self.dataset).info.classes
+        return get_dataset(self.dataset).class_names(self.config["dataset"])
 
     @property
     def features(self) -> str:

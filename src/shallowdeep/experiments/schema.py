@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shallowdeep.data import dataset_names, get_dataset
+from shallowdeep.data import DataError, dataset_names, get_dataset
 from shallowdeep.experiments.files import ConfigError, toml_value
 from shallowdeep.features import BLOCK_NORMS, hog_feature_size
 
@@ -47,6 +47,12 @@ def _one_of(*choices) -> Callable[[Any], str | None]:
 
 def _at_least(minimum) -> Callable[[Any], str | None]:
     return lambda value: None if value >= minimum else f"a value of at least {minimum}"
+
+
+def _class_names(value) -> str | None:
+    if all(isinstance(name, str) and name for name in value) and len(set(value)) == len(value):
+        return None
+    return "a list of distinct folder names, such as [\"cats\", \"dogs\"] (or [] to read them from the folder)"
 
 
 def _trainable(value) -> str | None:
@@ -173,7 +179,10 @@ SCHEMA: dict[str, Any] = {
                             "image size; MNIST is 28x28, PneumoniaMNIST 28/64/128/224 square"),
         "val_fraction": Field(0.1, float, _fraction,
                               "chest_xray without a val folder: share of train carved out for validation"),
-        "path": Field("", str, help="chest_xray: the folder (default: found in the data directory)"),
+        "path": Field("", str, help="chest_xray: the folder (default: found in the data directory); "
+                                    "folder: your images, DIR/{train,val,test}/<class>/"),
+        "classes": Field([], list, _class_names,
+                         "folder: the class folders' names, label 0 first (default: read from DIR/train)"),
         "train_limit": Field(0, int, _at_least(0), "train on a seeded random subset of this size (0: all)"),
         "test_limit": Field(0, int, _at_least(0), "evaluate on a seeded random subset of this size (0: all)"),
         "split_seed": Field(-1, int, lambda v: None if -1 <= v < 2**31 else "-1 or an integer from 0 to 2**31 - 1",
@@ -341,13 +350,21 @@ def _check_consistency(source: str, config: dict) -> None:
     dataset, features, training = config["dataset"], config["features"], config["training"]
     name, size = dataset["name"], dataset["image_size"]
     dataset_hooks = get_dataset(name)
+    try:
+        config["dataset"] = dataset = dataset_hooks.resolve(dataset)
+    except DataError as error:
+        raise ConfigError(f"{source}: [dataset] {error}") from None
+    fixed = dataset_hooks.class_names(dataset)
+    if dataset["classes"] and tuple(dataset["classes"]) != fixed:
+        raise _problem(source, "dataset.classes", dataset["classes"],
+                       f"[] or {list(fixed)}: the classes of {name} are its own")
     size_problem = dataset_hooks.image_size_problem(size)
     if size_problem:
         raise _problem(source, "dataset.image_size", size, size_problem)
     if training["validation"] == "dataset" and not dataset_hooks.own_validation:
         raise _problem(source, "training.validation", "dataset",
                        f"a fraction such as 0.1: {dataset_hooks.info.title} has no val split")
-    classes = len(dataset_hooks.info.classes)
+    classes = len(dataset_hooks.class_names(dataset))
     if training["loss"] == "binary_crossentropy" and classes != 2:
         raise _problem(source, "training.loss", "binary_crossentropy",
                        f"a categorical loss: {name} has {classes} classes")
@@ -387,7 +404,7 @@ def _check_consistency(source: str, config: dict) -> None:
                        f"at most training.epochs = {training['epochs']}")
     weights = training["class_weight"]
     if isinstance(weights, dict):
-        allowed = {str(i) for i in range(classes)} | set(get_dataset(name).info.classes)
+        allowed = {str(i) for i in range(classes)} | set(dataset_hooks.class_names(dataset))
         wrong = sorted(set(weights) - allowed)
         if wrong:
             raise _problem(source, f"training.class_weight.{wrong[0]}", weights[wrong[0]],
