@@ -20,7 +20,7 @@ LAYERS = [
     {"models"},
     {"experiments"},
     {"prepare", "evaluation", "epochs"},
-    {"runs"},
+    {"runs", "outcomes"},
     {"training", "predict", "generalisation", "adaptation"},
     {"estimates", "sweeps"},
     {"reporting"},

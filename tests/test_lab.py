@@ -15,7 +15,7 @@ from shallowdeep.data.info import DATASETS
 from shallowdeep.experiments import load_experiment, quick_overrides, suite_members
 from shallowdeep.lab import run_lab, training_order
 from shallowdeep.reporting import write_report
-from shallowdeep.runs import Outcome
+from shallowdeep.outcomes import Outcome
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -107,27 +107,3 @@ def test_what_version_0_1_did_not_keep_is_refused_with_how_to_redo_it(old_runs):
     with pytest.raises(RunError, match=r"has no predictions.npz: it was written by shallowdeep 0\.1\.0.*"
                                        r"`shallowdeep train .*config\.toml`"):
         Run.open(path).predictions
-
-
-def test_a_packed_run_arrives_whole_under_a_name_of_its_own(tmp_path):
-    original = Run.open(next((OLD_RUNS / "handout-hog").iterdir()))
-    data = original.pack()
-    first, second = Run.unpack(data, tmp_path), Run.unpack(data, tmp_path)
-    assert first.path == tmp_path / "handout-hog" / original.path.name
-    assert second.path.name == f"{original.path.name}-2"
-    assert sorted(p.name for p in first.path.iterdir()) == sorted(p.name for p in original.path.iterdir())
-    assert first.metrics == original.metrics and not list(tmp_path.glob(".incoming-*"))
-
-
-def test_an_archive_that_is_not_one_run_folder_is_refused(tmp_path):
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        entry = tarfile.TarInfo("../escaped.txt")
-        entry.size = 2
-        archive.addfile(entry, io.BytesIO(b"hi"))
-    with pytest.raises(tarfile.OutsideDestinationError):
-        Run.unpack(buffer.getvalue(), tmp_path / "runs")
-    assert not (tmp_path / "escaped.txt").exists() and list((tmp_path / "runs").iterdir()) == []

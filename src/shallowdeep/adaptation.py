@@ -57,6 +57,7 @@ from shallowdeep.evaluation import (
 from shallowdeep.experiments import Experiment
 from shallowdeep.prepare import PreparedData, features_from_images, prepare_data
 from shallowdeep.runs import PARTIAL_SUFFIX, Run
+from shallowdeep.training import write_figures
 
 #: Fewest images adaptation accepts: at 100 the prevalence EM estimates has a standard error of about
 #: 0.05 (sqrt(p (1 - p) / n) at p = 0.5, for a perfectly separating model; more for a real one), and
@@ -437,6 +438,7 @@ def adapt(
             "source": _as_trained(source, data), "adaptation_seconds": evaluating - started,
             "evaluation_seconds": time.perf_counter() - evaluating,
         })
+        write_figures(target)
         return target.finish()
     except BaseException:
         shutil.rmtree(target.path, ignore_errors=True)

@@ -29,7 +29,8 @@ from shallowdeep.version import __version__  # noqa: F401 (`shallowdeep --versio
 if TYPE_CHECKING:
     from shallowdeep.backend import keras
     from shallowdeep.data import DataStatus
-    from shallowdeep.runs import Run, RunRecord
+    from shallowdeep.outcomes import RunRecord
+    from shallowdeep.runs import Run
     from shallowdeep.explorer import BackgroundServer
     from shallowdeep.lab import LabResult
     from shallowdeep.predict import Prediction
@@ -316,7 +317,8 @@ def report(
     """Write a report (Markdown and self-contained HTML) from finished runs, and from the folders
     of finished sweeps (a section per sweep, and accuracy against weights across them); its paths."""
     from shallowdeep.reporting import write_report
-    from shallowdeep.runs import Run, RunRecord
+    from shallowdeep.outcomes import RunRecord
+    from shallowdeep.runs import Run
 
     items = [item if isinstance(item, (Run, RunRecord)) else Run.open(item) for item in runs]
     return write_report(items, out, lang=lang, suite=suite, sweeps=sweeps)

@@ -29,7 +29,8 @@ from shallowdeep.experiments import Experiment, load_experiment, quick_overrides
 from shallowdeep.generalisation import DEFAULT_DATASET, evaluate_run_outside
 from shallowdeep.prepare import DigitRenderings, digit_renderings
 from shallowdeep.reporting import write_report
-from shallowdeep.runs import Outcome, Run, RunRecord
+from shallowdeep.outcomes import Outcome, RunRecord
+from shallowdeep.runs import Run
 from shallowdeep.storage import write_text
 
 

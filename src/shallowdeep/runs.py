@@ -33,15 +33,10 @@ A report, the explorer or a notebook reads all of this without training or loadi
 from __future__ import annotations
 
 import csv
-import enum
 import io
 import os
-import shutil
-import tarfile
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,31 +68,6 @@ class RunError(ShallowDeepError):
     """A folder is not a run, or a run lacks what was asked of it; the message says how to fix it."""
 
 
-class Outcome(enum.Enum):
-    """What became of one experiment of a lab or sweep."""
-
-    TRAINED = "trained"
-    REUSED = "reused"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-    @property
-    def has_run(self) -> bool:
-        return self in (Outcome.TRAINED, Outcome.REUSED)
-
-
-@dataclass
-class RunRecord:
-    """One experiment of a lab: its finished run, or why there is none."""
-
-    name: str
-    experiment: Experiment | None
-    outcome: Outcome
-    run: Run | None = None
-    error: str = ""
-    seconds: float = 0.0
-
-
 def history_csv(history: Sequence[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -115,8 +85,13 @@ def _read_history(path: Path) -> list[dict[str, float]]:
                 for row in csv.DictReader(stream)]
 
 
+# -- folders of older versions ---------------------------------------------------------------------
+# What shallowdeep 0.1 wrote differently is read into today's shape here, as the file is read, and
+# nowhere else; what it did not keep at all (predictions, examples, Grad-CAM, ROC points, model.json)
+# is said where it is asked for.
+
 def _upgrade_metrics(metrics: dict) -> dict:
-    """Metrics written by shallowdeep 0.1 named the threshold's origin in prose; read it as data."""
+    """0.1 named the threshold's origin in prose; read it as data."""
     if "threshold_rule" in metrics and "threshold_source" not in metrics:
         fixed = metrics["threshold_rule"] == "fixed in the experiment"
         metrics["threshold_source"] = (ThresholdSource.EXPERIMENT if fixed else ThresholdSource.VALIDATION).value
@@ -124,6 +99,20 @@ def _upgrade_metrics(metrics: dict) -> dict:
         if "rule" in alternative:
             alternative["threshold_source"] = (ThresholdSource.VALIDATION if fixed else ThresholdSource.DEFAULT).value
     return metrics
+
+
+def _upgrade_environment(environment: dict) -> dict:
+    """0.1 trained on the CPU only, and did not record the device or why the precision was chosen."""
+    return {"device": "cpu", "precision_reason": "", **environment}
+
+
+_UPGRADES = {"metrics.json": _upgrade_metrics, "environment.json": _upgrade_environment}
+
+
+def _read_upgraded(path: Path) -> dict:
+    upgrade = _UPGRADES.get(path.name)
+    stored = read_json(path)
+    return upgrade(stored) if upgrade else stored
 
 
 class Run:
@@ -214,7 +203,7 @@ class Run:
 
     @cached_property
     def environment(self) -> dict[str, Any]:
-        return read_json(self.path / "environment.json")
+        return _read_upgraded(self.path / "environment.json")
 
     @property
     def history(self) -> list[dict[str, float]]:
@@ -224,7 +213,7 @@ class Run:
     @cached_property
     def metrics(self) -> dict[str, Any]:
         """Validation and test metrics, and how the run went (params, epochs, training time)."""
-        return _upgrade_metrics(read_json(self._finished_file("metrics.json")))
+        return _read_upgraded(self._finished_file("metrics.json"))
 
     def weight_table(self) -> list[LayerWeights]:
         """Every layer's weights and biases with the formula that gives them."""
@@ -307,45 +296,6 @@ class Run:
         with np.load(path, allow_pickle=False) as stored:
             return {key: stored[key] for key in stored.files}
 
-    # -- moving between machines ------------------------------------------------------------------
-
-    def pack(self) -> bytes:
-        """The whole folder as a gzip'd tar (``<experiment>/<folder>/...``), to send elsewhere."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            archive.add(self.path, arcname=f"{self.path.parent.name}/{self.path.name}")
-        return buffer.getvalue()
-
-    @classmethod
-    def unpack(cls, data: bytes, runs_dir: str | os.PathLike) -> Run:
-        """A run packed by :meth:`pack` (on another machine), written into ``runs_dir`` under its own
-        name, or a new one where a folder of that name exists; the run.
-
-        The archive is untrusted: only regular files and folders are taken, all inside one run
-        folder (tarfile's ``data`` filter refuses absolute paths, ``..``, links and devices), and
-        the folder appears in one rename once complete."""
-        if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12
-            raise RunError("receiving a run folder safely needs Python 3.10.12 or later (tarfile's data filter)")
-        runs_dir = Path(runs_dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=runs_dir))
-        try:
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-                archive.extractall(staging, filter="data")
-            folders = [path for path in staging.glob("*/*") if path.is_dir()]
-            if len(folders) != 1 or len(list(staging.iterdir())) != 1 or not (folders[0] / "config.toml").is_file():
-                raise RunError("the archive received is not one packed run folder (Run.pack makes them)")
-            target = runs_dir / folders[0].relative_to(staging)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            name, suffix = target.name, 1
-            while target.exists():
-                suffix += 1
-                target = target.with_name(f"{name}-{suffix}")
-            os.replace(folders[0], target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return cls(target)
-
     # -- writing (training) --------------------------------------------------------------------
 
     def _checkpoint_path(self, epochs_done: int) -> Path:
@@ -379,9 +329,8 @@ class Run:
         write_json(self.path / "state.json", {**self.state, "epochs_done": source.epochs_done})
 
     def write_results(self, model: keras.Model, evaluation: Evaluation, extra_metrics: dict[str, Any]) -> None:
-        """The trained model, what was read back from it and its evaluation; then the figures."""
-        from shallowdeep.plots import run_figures
-
+        """The trained model, what was read back from it and its evaluation (the figures are drawn
+        by who trained it: :func:`shallowdeep.training.write_figures`)."""
         from shallowdeep.models import weight_table, weight_table_markdown
 
         with atomic_path(self.path / "model.keras", suffix=".keras") as temporary:
@@ -400,8 +349,6 @@ class Run:
                 np.savez_compressed(temporary, **arrays)
         write_json(self.path / "metrics.json", {**evaluation.metrics, **extra_metrics})
         self.__dict__.pop("metrics", None)
-        for name, figure in run_figures(self).items():
-            self.save_figure(name, figure)
 
     def write_evaluation(self, evaluation: DatasetEvaluation) -> None:
         """Store an evaluation on an evaluation-only dataset: the arrays, then the metrics, whose

@@ -24,6 +24,7 @@ from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.evaluation import evaluate_model
 from shallowdeep.experiments import OPTIMIZERS, ConfigError, Experiment
 from shallowdeep.models import ModelError, create_model, with_augmentation
+from shallowdeep.plots import run_figures
 from shallowdeep.prepare import PreparedData, prepare_data
 from shallowdeep.runs import HISTORY_COLUMNS, Run
 
@@ -289,4 +290,11 @@ def train(
         "evaluation_seconds": phases["evaluation"],
         "phase_seconds": phases,
     })
+    write_figures(run)
     return run.finish()
+
+
+def write_figures(run: Run) -> None:
+    """A run's figures, from what it stored: training curves, test confusion matrix, ROC (binary)."""
+    for name, figure in run_figures(run).items():
+        run.save_figure(name, figure)

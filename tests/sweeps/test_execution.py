@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from shallowdeep.runs import Run
 from shallowdeep.sweeps import TrialStatus, load_sweep
-from shallowdeep.sweeps.execution import TrialTask, run_trial
+from shallowdeep.sweeps.execution import TrialTask, pack_run, receive_run, run_trial
 from shallowdeep.sweeps.search import PruningJudge, PruningPlan
 
+OLD_RUNS = Path(__file__).parents[1] / "fixtures" / "runs-0.1.0"
 #: Three finished trials that reached a perfect validation accuracy at every epoch.
 PERFECT = tuple(((1, 1.0), (2, 1.0), (3, 1.0)) for _ in range(3))
 
@@ -48,3 +52,27 @@ def test_a_trial_sent_again_reuses_the_run_its_dead_worker_finished(real_data_di
     assert [run.path for run in again.runs] == [run.path for run in first.runs]
     assert again.runs[0].validation == first.runs[0].validation
     assert len(list((tmp_path / "runs" / "raw").iterdir())) == 1  # nothing trained twice, no partial folder left
+
+
+def test_a_packed_run_arrives_whole_under_a_name_of_its_own(tmp_path):
+    original = Run.open(next((OLD_RUNS / "handout-hog").iterdir()))
+    data = pack_run(original)
+    first, second = receive_run(data, tmp_path), receive_run(data, tmp_path)
+    assert first.path == tmp_path / "handout-hog" / original.path.name
+    assert second.path.name == f"{original.path.name}-2"
+    assert sorted(p.name for p in first.path.iterdir()) == sorted(p.name for p in original.path.iterdir())
+    assert first.metrics == original.metrics and not list(tmp_path.glob(".incoming-*"))
+
+
+def test_an_archive_that_is_not_one_run_folder_is_refused(tmp_path):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        entry = tarfile.TarInfo("../escaped.txt")
+        entry.size = 2
+        archive.addfile(entry, io.BytesIO(b"hi"))
+    with pytest.raises(tarfile.OutsideDestinationError):
+        receive_run(buffer.getvalue(), tmp_path / "runs")
+    assert not (tmp_path / "escaped.txt").exists() and list((tmp_path / "runs").iterdir()) == []

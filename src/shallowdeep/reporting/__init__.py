@@ -26,7 +26,8 @@ from shallowdeep.reporting.questions import at_a_new_site, question_1, question_
 from shallowdeep.reporting.render import to_html, to_markdown
 from shallowdeep.reporting.sweeps import sweep_sections
 from shallowdeep.reporting.text import LANGUAGES, Writer
-from shallowdeep.runs import Outcome, Run, RunRecord
+from shallowdeep.outcomes import Outcome, RunRecord
+from shallowdeep.runs import Run
 from shallowdeep.storage import write_text
 from shallowdeep.sweeps import SweepResult
 
@@ -63,15 +64,15 @@ def _trained_on(done: list[RunRecord]) -> str:
     places: dict[str, list[str]] = {}
     for record in done:
         environment = record.run.environment
-        device = environment.get("device", "cpu")  # runs of 0.1 trained on the CPU
+        device = environment["device"]
         where = environment.get("cpu", "?") if device == "cpu" else device
         places.setdefault(f"{where}, {environment.get('backend', '?')}", []).append(record.name)
     return "; ".join(f"{place}: {', '.join(names)}" for place, names in places.items())
 
 
 def _precision_text(environment: dict) -> str:
-    """``bf16 (why)``; runs of 0.1 recorded the precision alone."""
-    reason = environment.get("precision_reason")
+    """``bf16 (why)``, or the precision alone where the run did not say why."""
+    reason = environment["precision_reason"]
     return f"{environment.get('precision', '?')} ({reason})" if reason else environment.get("precision", "?")
 
 

@@ -6,7 +6,7 @@ from shallowdeep.experiments import OPTIMIZERS, active_augmentations, read_exper
 from shallowdeep.reporting.common import Images, finished, outcome_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.text import Writer
-from shallowdeep.runs import RunRecord
+from shallowdeep.outcomes import RunRecord
 
 
 def _lab_model_text(write: Writer, record: RunRecord, everyone: list[RunRecord]) -> str:

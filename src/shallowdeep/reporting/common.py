@@ -9,7 +9,8 @@ from matplotlib.figure import Figure
 
 from shallowdeep.plots import save_figure
 from shallowdeep.reporting.text import Writer
-from shallowdeep.runs import Outcome, Run, RunRecord
+from shallowdeep.outcomes import Outcome, RunRecord
+from shallowdeep.runs import Run
 
 _OUTCOME_KEYS = {Outcome.TRAINED: "status_trained", Outcome.REUSED: "status_reused",
                  Outcome.FAILED: "status_failed", Outcome.SKIPPED: "status_skipped"}

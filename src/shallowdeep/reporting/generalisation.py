@@ -14,7 +14,7 @@ from shallowdeep.plots import mistake_strips_figure
 from shallowdeep.reporting.common import Images, outcome_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.text import Writer
-from shallowdeep.runs import RunRecord
+from shallowdeep.outcomes import RunRecord
 
 DATASET = "synthdigits"
 #: Mistakes shown per model in the strip.

@@ -22,7 +22,8 @@ from shallowdeep.plots import confusion_figure, grad_cam_figure, hog_figure, roc
 from shallowdeep.reporting.common import Images, finished, outcome_text, problem_text
 from shallowdeep.reporting.document import Document
 from shallowdeep.reporting.text import Writer
-from shallowdeep.runs import Outcome, Run, RunRecord
+from shallowdeep.outcomes import Outcome, RunRecord
+from shallowdeep.runs import Run
 
 _SHOWN_OPTIMIZER_ARGS = {
     "RMSprop": ("learning_rate", "rho", "momentum", "epsilon", "centered"),

@@ -12,19 +12,21 @@ reports each trial's outcome, or that its process died (killed, out of memory): 
 sends the trial again, and it resumes from its last completed epoch. Workers die with the driver.
 
 On a Ray cluster (:mod:`shallowdeep.sweeps.cluster`) the same :func:`run_trial` runs as a task, in a
-temporary folder on the node; its run folders travel back packed (:meth:`Run.pack`, :func:`unpack`).
+temporary folder on the node; its run folders travel back packed (:func:`pack_run`, :func:`receive_run`).
 """
 
 from __future__ import annotations
 
 import enum
 import gc
+import io
 import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
 import signal
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shallowdeep.experiments import Experiment
-from shallowdeep.runs import Run
+from shallowdeep.runs import Run, RunError
 from shallowdeep.sweeps.results import RunSummary, TrialStatus
 from shallowdeep.sweeps.search import MONITORED, PruningPlan
 
@@ -187,19 +189,57 @@ def run_trial(task: TrialTask) -> TrialOutcome:
     finally:
         outcome.seconds = time.perf_counter() - started
         if temporary:
-            outcome.archives = {run.path: Run(folder / run.path).pack() for run in outcome.runs}
+            outcome.archives = {run.path: pack_run(Run(folder / run.path)) for run in outcome.runs}
             shutil.rmtree(folder, ignore_errors=True)
     return outcome
 
 
 def unpack(outcome: TrialOutcome, folder: Path) -> None:
-    """Write the runs a cluster node sent back into ``folder/runs`` (:meth:`Run.unpack`), and point
+    """Write the runs a cluster node sent back into ``folder/runs`` (:func:`receive_run`), and point
     the outcome's run paths at them."""
     for summary in outcome.runs:
         if summary.path in outcome.archives:
-            run = Run.unpack(outcome.archives[summary.path], folder / RUNS)
+            run = receive_run(outcome.archives[summary.path], folder / RUNS)
             summary.path = run.path.relative_to(folder).as_posix()
     outcome.archives = {}
+
+
+def pack_run(run: Run) -> bytes:
+    """The whole run folder as a gzip'd tar (``<experiment>/<folder>/...``), to send back from a node."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.add(run.path, arcname=f"{run.path.parent.name}/{run.path.name}")
+    return buffer.getvalue()
+
+
+def receive_run(data: bytes, runs_dir: str | os.PathLike) -> Run:
+    """A run packed by :func:`pack_run` (on another machine), written into ``runs_dir`` under its own
+    name, or a new one where a folder of that name exists; the run.
+
+    The archive is untrusted: only regular files and folders are taken, all inside one run folder
+    (tarfile's ``data`` filter refuses absolute paths, ``..``, links and devices), and the folder
+    appears in one rename once complete."""
+    if not hasattr(tarfile, "data_filter"):  # Python < 3.10.12
+        raise RunError("receiving a run folder safely needs Python 3.10.12 or later (tarfile's data filter)")
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=runs_dir))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            archive.extractall(staging, filter="data")
+        folders = [path for path in staging.glob("*/*") if path.is_dir()]
+        if len(folders) != 1 or len(list(staging.iterdir())) != 1 or not (folders[0] / "config.toml").is_file():
+            raise RunError("the archive received is not one packed run folder (pack_run makes them)")
+        target = runs_dir / folders[0].relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        name, suffix = target.name, 1
+        while target.exists():
+            suffix += 1
+            target = target.with_name(f"{name}-{suffix}")
+        os.replace(folders[0], target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Run(target)
 
 
 # -- the local pool ----------------------------------------------------------------------------------
