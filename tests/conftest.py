@@ -258,7 +258,7 @@ def quick_best_lab(real_data_dir, real_chest_xray, shared_cache, tmp_path_factor
     return _quick_lab("best", real_data_dir, shared_cache, tmp_path_factory)
 
 
-#: The test files that take longest on 2 cores (20-120 s each with their fixtures), longest first.
+#: The test files that take longest (20-120 s each with their fixtures on the 2-core AMD EPYC Zen 4), longest first.
 #: Workers take whole files in collection order, so these start first and the short files fill in
 #: behind them: a long file left for last keeps one worker busy while the other has nothing to do
 #: (xdist's own order, by number of tests, put the distribution test and the notebooks last).

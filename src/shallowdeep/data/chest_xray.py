@@ -21,6 +21,7 @@ from shallowdeep.errors import DataError
 from shallowdeep.paths import resolve_data_dir
 
 CLASS_NAMES = CHEST_XRAY.classes
+_WHAT = "chest X-ray folder"
 
 
 def find_chest_xray(data_dir: str | os.PathLike | None = None) -> Path | None:
@@ -35,7 +36,7 @@ def find_chest_xray(data_dir: str | os.PathLike | None = None) -> Path | None:
 def scan_chest_xray(root: str | os.PathLike) -> tuple[dict[str, ImageList], list[Path]]:
     """The image files of each split present under ``root`` and the non-image files skipped
     (:func:`~shallowdeep.data.folder.scan_image_folder` with the classes NORMAL and PNEUMONIA)."""
-    return scan_image_folder(root, CLASS_NAMES, what="chest X-ray folder", how_to_get=CHEST_XRAY_HOW_TO_GET)
+    return scan_image_folder(root, CLASS_NAMES, what=_WHAT, how_to_get=CHEST_XRAY_HOW_TO_GET)
 
 
 _PATIENT = re.compile(r"^(person\d+)_|^((?:NORMAL\d*-)?IM-\d+)-", re.IGNORECASE)
@@ -97,7 +98,7 @@ def load_chest_xray(
     """
     return load_image_folder(_root(path, data_dir), CLASS_NAMES, image_size, val_fraction, seed, groups=patient_id,
                              use_val_folder=use_val_folder, skip_unreadable=skip_unreadable, cache=cache,
-                             cache_name="chest_xray", what="chest X-ray folder", how_to_get=CHEST_XRAY_HOW_TO_GET,
+                             cache_name="chest_xray", what=_WHAT, how_to_get=CHEST_XRAY_HOW_TO_GET,
                              progress=progress)
 
 
@@ -107,7 +108,7 @@ class ChestXray(ImageFolder):
     found in the data directory when no ``dataset.path`` names it (a manual download)."""
 
     info = CHEST_XRAY
-    what = "chest X-ray folder"
+    what = _WHAT
     xrays = True
     lab_part = "xrays"
     quick = {"dataset.train_limit": 400, "dataset.test_limit": 200, "training.epochs": 1,
@@ -119,9 +120,6 @@ class ChestXray(ImageFolder):
 
     def resolve(self, section):
         return dict(section)  # fixed classes; the folder is found when the data is loaded
-
-    def class_names(self, section):
-        return CLASS_NAMES
 
     def root(self, section, data_dir):
         return _root(section["path"], data_dir)
