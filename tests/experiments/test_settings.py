@@ -56,3 +56,10 @@ def test_with_settings_derives_a_new_experiment_and_leaves_the_first_alone():
     assert derived["features"]["hog"]["orientations"] == 16 and base["features"]["hog"]["orientations"] == 8
     assert derived.input_shape == (784,) and base.input_shape == (392,)
     assert derived.digest() != base.digest()
+
+
+def test_an_experiment_moved_to_another_dataset_drops_the_published_figures():
+    assert load_experiment("cnn-1")["reference"]["test_accuracy"] == 0.9872
+    assert load_experiment("cnn-1", **{"dataset.name": "mnist"})["reference"]["test_accuracy"] == 0.9872
+    assert load_experiment("cnn-1", **{"dataset.name": "pneumoniamnist"})["reference"] == {}
+    assert load_experiment("cnn-1").with_settings(**{"dataset.name": "pneumoniamnist"})["reference"] == {}

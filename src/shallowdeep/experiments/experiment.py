@@ -168,8 +168,14 @@ def settings_to_overrides(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def apply_overrides(table: dict, overrides: Mapping[str, Any]) -> dict:
-    """A copy of ``table`` with each ``dotted.key: value`` set (keys and values are checked later)."""
+    """A copy of ``table`` with each ``dotted.key: value`` set (keys and values are checked later).
+
+    Moved to another dataset, an experiment drops its ``reference``: the published figures were
+    measured on the dataset it named."""
+    dataset = table.get("dataset", {}).get("name", SCHEMA["dataset"]["name"].default)
     table = copy.deepcopy(table)
+    if overrides.get("dataset.name", dataset) != dataset and not any(key.startswith("reference") for key in overrides):
+        table.pop("reference", None)
     for key, value in overrides.items():
         path = key.split(".")
         node = table
