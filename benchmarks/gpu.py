@@ -10,7 +10,8 @@ into an empty folder, so that everything trains, with the forecast (``estimate=T
 gets it. For each backend the JSON keeps the lab's wall time and phases (forecast, training,
 synthdigits, report), and for each experiment its seconds, its run's phases (data, model, the
 training and validation passes, checkpoints, the rest of the epochs, evaluation; saving is the
-rest) and the share of its time inside the passes, the compiled steps; with the device's name
+rest) and the share of its time inside the passes, the compiled steps; the process's peak
+resident memory (RSS, ``peak_rss_gib``); with the device's name
 (the GPU's, or the CPU's), the versions and the command. A backend that outlasts ``--budget``
 seconds is stopped and recorded as such, so the whole script ends in bounded time.
 
@@ -25,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,9 +56,10 @@ def worker(out: Path, experiments: list[str] | None, data_dir: str | None, quick
             row["error"] = record.error
         rows.append(row)
     machine = environment(resolve_precision("auto"))
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {"backend": machine["backend"], "version": machine[machine["backend"]], "keras": machine["keras"],
             "precision": machine["precision"], "device": current_device().name, "cpu": machine["cpu"],
-            "seconds": result.seconds,
+            "seconds": result.seconds, "peak_rss_gib": peak_kib / 2**20,
             "phase_seconds": result.phase_seconds, "experiments": rows}
 
 
@@ -112,7 +115,8 @@ def main() -> None:
             continue
         phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in entry["phase_seconds"].items())
         print(f"\n{entry['backend']} {entry['version']} on {entry['device']}: lab {entry['seconds']:.1f} s "
-              f"({phases})\n")
+              f"({phases}; the forecast {100 * entry['phase_seconds']['forecast'] / entry['seconds']:.1f} % of it), "
+              f"peak memory {entry['peak_rss_gib']:.2f} GiB\n")
         print("| experiment | outcome | seconds | data | model | passes | checkpoints | epochs other | evaluation "
               "| in passes |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")

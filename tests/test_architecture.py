@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "shallowdeep"
 
 #: The data path, upstream first: a module may import from its own layer and the layers above it.
 LAYERS = [
-    {"version", "errors", "paths", "storage", "cache", "backend"},
+    {"version", "errors", "paths", "storage", "cache", "memory", "backend"},
     {"data"},
     {"features"},
     {"plots"},

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from shallowdeep.backend import keras, set_random_seed
-from shallowdeep.epochs import _blocks, epoch_runner
+from shallowdeep.epochs import _blocks, epoch_runner, to_device
 from shallowdeep.experiments import load_experiment
+from shallowdeep.memory import ALIGNMENT, aligned, aligned_empty
 from shallowdeep.training import build_model, class_weights, compile_model, epoch_plan, targets
 
 
@@ -22,6 +23,44 @@ def test_an_epoch_is_cut_into_calls_of_full_batches_then_the_smaller_last_batch(
     assert _blocks(1050, 100, 4) == [(0, 4, 100), (400, 4, 100), (800, 2, 100), (1000, 1, 50)]
     assert _blocks(30, 100, 4) == [(0, 1, 30)]
     assert _blocks(300, 100, 1) == [(0, 1, 100), (100, 1, 100), (200, 1, 100)]
+
+
+ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
+
+
+@pytest.mark.skipif(not ON_TENSORFLOW, reason="TensorFlow copies what it converts; the others place arrays as they do")
+def test_an_aligned_training_set_is_held_once_on_a_cpu():
+    images = aligned_empty((256, 28, 28, 1), np.float32)
+    images[...] = 0.5
+    tensor = to_device(images)
+    images[3, 4, 5, 0] = 7.0  # the tensor reads the array's own memory
+    assert keras.ops.convert_to_numpy(tensor)[3, 4, 5, 0] == 7.0
+    assert images.ctypes.data % ALIGNMENT == 0
+
+
+def _misaligned(values: np.ndarray) -> np.ndarray:
+    array = aligned_empty((values.size + 1,), values.dtype)[1:].reshape(values.shape)  # 4 bytes past the boundary
+    array[...] = values
+    return array
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    array = aligned(values.copy())
+    array.setflags(write=False)
+    return array
+
+
+@pytest.mark.parametrize("layout", [_misaligned, np.asfortranarray, _read_only])
+def test_an_array_that_cannot_be_read_in_place_is_copied_whole(layout):
+    values = np.arange(12 * 5, dtype=np.float32).reshape(12, 5)
+    assert np.array_equal(keras.ops.convert_to_numpy(to_device(layout(values))), values)
+
+
+def test_an_aligned_copy_keeps_the_values_and_an_aligned_array_is_not_copied():
+    values = np.arange(7 * 3, dtype=np.float32).reshape(7, 3)
+    copy = aligned(values[:, :2])
+    assert np.array_equal(copy, values[:, :2]) and copy.ctypes.data % ALIGNMENT == 0 and copy.flags.c_contiguous
+    assert aligned(copy) is copy
 
 
 def _model_and_data(name: str, count: int, *settings: str):

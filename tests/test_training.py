@@ -17,6 +17,7 @@ from shallowdeep.backend import keras
 from shallowdeep.epochs import gather_batch
 from shallowdeep.evaluation import choose_threshold, metrics_from_predictions, predict_probabilities
 from shallowdeep.experiments import ConfigError, list_presets, load_experiment, suite_members
+from shallowdeep.memory import ALIGNMENT
 from shallowdeep.prepare import prepare_data
 from shallowdeep.runs import Run
 from shallowdeep import training
@@ -49,6 +50,13 @@ def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_
     assert np.mean(probabilities.argmax(axis=1) == data.y_test) == pytest.approx(run.metrics["test"]["accuracy"])
     np.testing.assert_allclose(run.predictions.test_probabilities, probabilities, atol=1e-6)
     np.testing.assert_array_equal(run.predictions.test_labels, data.y_test)
+
+
+@pytest.mark.parametrize("name", ["raw-1", "hog-1", "cnn-1"])
+def test_every_split_is_prepared_in_memory_the_training_loop_reads_in_place(name, real_data_dir):
+    data = prepare_data(load_experiment(name, SMALL), real_data_dir, progress=False)
+    for split in (data.x_train, data.x_val, data.x_test):
+        assert split.dtype == np.float32 and split.flags.c_contiguous and split.ctypes.data % ALIGNMENT == 0
 
 
 def test_a_run_says_where_its_time_went(real_data_dir, tmp_path):

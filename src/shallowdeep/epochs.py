@@ -6,9 +6,9 @@ shuffled copy of the training set on the host, a new data adapter that copies it
 on a GPU, sends it over), ``fit`` and ``evaluate`` started anew, and on PyTorch and JAX a call
 into the backend per batch. Here:
 
-- the training and validation arrays are placed on the device once per run
-  (``keras.ops.convert_to_tensor``: the default device of the backend; on a CPU, PyTorch and
-  TensorFlow use the NumPy array's memory as it is);
+- the training and validation arrays are placed on the device once per run (:func:`to_device`:
+  the default device of the backend; on a CPU, PyTorch and TensorFlow read the NumPy array's
+  memory in place);
 - an epoch is a vector of indices (its order, drawn on the host from ``(seed, epoch)`` by the
   caller; 4 bytes an example) and, with mixup, each example's partner and weight; each batch is
   gathered and blended on the device;
@@ -34,6 +34,30 @@ from dataclasses import dataclass
 import numpy as np
 
 from shallowdeep.backend import keras
+from shallowdeep.memory import is_aligned
+
+
+def to_device(array: np.ndarray):
+    """``array`` as a tensor on the backend's default device, for a whole run.
+
+    TensorFlow's ``convert_to_tensor`` copies a NumPy array (measured: a 327 MB array took 327 MB
+    more, so the training set was held twice). On a CPU, TensorFlow reads the array's own memory
+    through DLPack instead, where that memory is writable, C-contiguous and starts on a
+    64-byte boundary (:mod:`shallowdeep.memory`: TensorFlow's kernels abort on any other);
+    other arrays, and arrays for a GPU, are copied. PyTorch on a CPU reads the array in place
+    as it is; JAX copies it.
+    """
+    if keras.backend.backend() == "tensorflow" and _tensorflow_reads_in_place(array):
+        import tensorflow as tf
+
+        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    return keras.ops.convert_to_tensor(array)
+
+
+def _tensorflow_reads_in_place(array: np.ndarray) -> bool:
+    import tensorflow as tf
+
+    return array.size > 0 and array.flags.writeable and is_aligned(array) and not tf.config.list_logical_devices("GPU")
 
 
 @dataclass(frozen=True)
@@ -91,7 +115,6 @@ class EpochRunner:
         #: results are read back (which waits for the device): the compiled steps, and on PyTorch
         #: and JAX-on-CPU their calls from Python.
         self.pass_seconds = 0.0
-        to_device = keras.ops.convert_to_tensor
         weights = None if sample_weight is None else to_device(np.asarray(sample_weight, dtype=np.float32))
         self.train_arrays = (to_device(x_train), to_device(y_train), weights)
         self.val_arrays = (to_device(x_val), to_device(y_val), None)

@@ -36,14 +36,17 @@ from shallowdeep.cache import cache_path, read_entry, write_entry
 from shallowdeep.data import get_dataset
 from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.experiments import Experiment
+from shallowdeep.memory import release_freed_memory
 from shallowdeep.training import CHECKPOINT_RATIO, build_model, compile_model, targets
 
 #: Seconds a timed call lasts at least.
 PROBE_SECONDS = 0.3
 #: Timings of each call, of which the fastest is kept.
-REPEATS = 3
+REPEATS = 2
 #: The most training batches the probe holds in memory and times in one epoch.
 MAX_PROBE_BATCHES = 32
+#: The most validation batches it times in one pass.
+MAX_PROBE_VALIDATION_BATCHES = 8
 #: Seconds per experiment the probe does not see: data from the cache, evaluation, figures, files
 #: (measured on a 2-core AMD EPYC Zen 4: 1-3 s; a first decode of the 5,840 chest X-rays adds
 #: about 4-30 s).
@@ -100,8 +103,8 @@ def probe(experiment: Experiment) -> Estimate:
     a fixed time besides its batches, so a training step's cost is the difference between an epoch
     of ``n`` batches and one of one batch, over ``n - 1``; ``n`` grows until the epoch lasts
     :data:`PROBE_SECONDS`. Work that shares the machine can only slow a call down, so each is timed
-    :data:`REPEATS` times and the fastest kept (measured on a shared 2-core machine: single calls
-    now and then took twice as long).
+    :data:`REPEATS` times (the last call of that growth counting as one) and the fastest kept
+    (measured on a shared 2-core machine: single calls now and then took twice as long).
     """
     training = experiment["training"]
     batch = training["batch_size"]
@@ -114,7 +117,7 @@ def probe(experiment: Experiment) -> Estimate:
     y = targets(rng.integers(0, classes, len(x)), experiment, classes)
     model = build_model(experiment)
     compile_model(model, experiment, train_samples=train_size)
-    validation_batches = min(most, validation_steps)
+    validation_batches = min(MAX_PROBE_VALIDATION_BATCHES, validation_steps)
     runner = epoch_runner(model, x, y, None, x[:validation_batches * batch], y[:validation_batches * batch],
                           batch_size=batch, steps_per_call=training["steps_per_execution"])
 
@@ -122,16 +125,19 @@ def probe(experiment: Experiment) -> Estimate:
         return _timed(lambda: runner.train_epoch(EpochPlan(np.arange(batches * batch))))
 
     once = fit(2) + _timed(runner.validate)  # tracing the model into compiled calls, paid once
-    batches = 4
-    while batches < most and fit(batches) < PROBE_SECONDS:
+    batches = min(4, most)
+    seconds = fit(batches)
+    while batches < most and seconds < PROBE_SECONDS:
         batches = min(2 * batches, most)
-    fits = [min(fit(count) for _ in range(REPEATS)) for count in (1, batches)]
+        seconds = fit(batches)
+    fits = [min(fit(1) for _ in range(REPEATS)), min([seconds] + [fit(batches) for _ in range(REPEATS - 1)])]
     train_step = _per_batch(fits, batches)
     validation_step = min(_timed(runner.validate) for _ in range(REPEATS)) / validation_batches
     starts = max(0.0, fits[0] - train_step)
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = _timed(lambda: model.save(Path(folder) / "checkpoint.keras"))
     keras.backend.clear_session()
+    release_freed_memory()
     per_epoch = steps * train_step + validation_steps * validation_step + starts
     per_epoch += min(checkpoint, per_epoch / CHECKPOINT_RATIO)  # one per epoch, or per 20x its cost of training
     evaluation = (validation_size + test_size) * validation_step / batch  # one prediction per example

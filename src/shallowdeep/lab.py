@@ -27,6 +27,7 @@ from shallowdeep.data.info import DATASETS
 from shallowdeep.estimates import Progress, minutes, probe, remember, remembered
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
 from shallowdeep.generalisation import DEFAULT_DATASET, evaluate_run_outside
+from shallowdeep.memory import release_freed_memory
 from shallowdeep.prepare import DigitRenderings, digit_renderings
 from shallowdeep.reporting import write_report
 from shallowdeep.outcomes import Outcome, RunRecord
@@ -84,9 +85,11 @@ def _overrides(base: Experiment, quick: bool, precision: str | None, xray_dir: P
 
 
 def _release_memory() -> None:
-    """Drop the finished experiment's model, graphs and arrays before the next one is built."""
+    """Drop the finished experiment's model, graphs and arrays before the next one is built, and
+    hand what they held back to the system."""
     keras.backend.clear_session()
     gc.collect()
+    release_freed_memory()
 
 
 @dataclass

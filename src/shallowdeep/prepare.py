@@ -15,6 +15,7 @@ from shallowdeep.data import DataError, dataset_names, get_dataset, load_synthdi
 from shallowdeep.experiments import Experiment
 from shallowdeep.features import cached_hog, clahe
 from shallowdeep.features.digits import normalise_digit
+from shallowdeep.memory import aligned, aligned_empty
 
 #: How digits from outside MNIST are shown to a model, as image files are by ``shallowdeep predict``
 #: (which normalises every digit as MNIST's were): ``fill``, the digit filling its frame as in a
@@ -56,7 +57,8 @@ class PreparedData:
 
 
 def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | None = None) -> np.ndarray:
-    """uint8 images (n, height, width) -> the model's inputs, float32.
+    """uint8 images (n, height, width) -> the model's inputs, float32, in aligned memory that the
+    training loop reads in place (:func:`shallowdeep.epochs.to_device`).
 
     ``tag`` names the images for the HOG cache (e.g. ``"mnist-train"``); without it HOG is
     computed without caching.
@@ -64,10 +66,13 @@ def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | 
     features = experiment["features"]
     if experiment.features == "hog":
         hog = features["hog"]
-        return cached_hog(images, tag or "unnamed", hog["orientations"], hog["pixels_per_cell"],
-                          hog["cells_per_block"], hog["block_norm"], cache=tag is not None)
-    scaled = clahe(images, features["clahe"]) if features["clahe"] else images.astype(np.float32)
-    scaled /= np.float32(features["divide_by"])  # in place: no second copy of a large split
+        return aligned(cached_hog(images, tag or "unnamed", hog["orientations"], hog["pixels_per_cell"],
+                                  hog["cells_per_block"], hog["block_norm"], cache=tag is not None))
+    if features["clahe"]:
+        scaled = clahe(images, features["clahe"])
+        scaled /= np.float32(features["divide_by"])  # in place: no second copy of a large split
+    else:  # the training loop reads this array in place (aligned): the largest split is held once
+        scaled = np.divide(images, np.float32(features["divide_by"]), out=aligned_empty(images.shape, np.float32))
     if experiment.features == "raw":
         return scaled.reshape(len(images), -1)
     return scaled[..., None]

@@ -50,6 +50,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from shallowdeep.cache import cached_arrays
+from shallowdeep.memory import aligned_empty
 
 BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
 #: Bump whenever the numbers this module computes change: cached features carry it in their key.
@@ -252,7 +253,7 @@ def hog(
     if not isinstance(orientations, (int, np.integer)) or orientations < 1:
         raise ValueError(f"orientations must be a positive integer, got {orientations!r}")
     size = hog_feature_size(images.shape[1:], orientations, pixels_per_cell, cells_per_block)
-    features = np.empty((len(images), size), dtype=np.float32)
+    features = aligned_empty((len(images), size), np.float32)  # read in place by the training loop
 
     def run(start: int) -> None:
         chunk = images[start: start + batch_size]
