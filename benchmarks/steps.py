@@ -8,13 +8,14 @@ every Keras backend installed here.
 order comes from (seed, epoch)), on a permuted copy of the training arrays, with its validation.
 "after" is :mod:`shallowdeep.epochs`: the arrays on the device once, the epoch's order as indices,
 ``steps_per_execution`` batches per compiled call (one on PyTorch), then the validation pass.
-Both train the experiment's own model (its builder, compile, batch size, class weights, precision
+On TensorFlow a third way, "after, own update", is the same loop with Keras' own update of the
+weights instead of the XLA-compiled one (``compile_update=False``). All train the experiment's own model (its builder, compile, batch size, class weights, precision
 ``auto``) on random inputs of its input shape (the arithmetic does not depend on the pixels),
 ``--examples`` training and a tenth as many validation examples, one epoch per timing, after a
 warm-up epoch each (tracing, compiling). Timings come in pairs whose order alternates, so that
-the machine's drift cancels: the ratio is the median over pairs of before / after seconds.
-Each backend runs in a fresh process (Keras loads one). Results: ``results/steps.json``, and a
-Markdown table on stdout. Timings are never asserted in tests.
+the machine's drift cancels: a ratio is the median over pairs of before / after seconds.
+Each backend runs in a fresh process (Keras loads one). Results: ``results/steps.json``
+(``--output``), and a Markdown table on stdout. Timings are never asserted in tests.
 """
 
 from __future__ import annotations
@@ -82,24 +83,37 @@ def worker(presets: list[str], examples: int, pairs: int) -> list[dict]:
             runner.train_epoch(epoch_plan(examples, 0, epoch[0]))
             runner.validate()
 
+        ways = {"before": before, "after": after}
+        if keras.backend.backend() == "tensorflow":  # the loop with Keras' own update of the weights
+            own_update = epoch_runner(model(), x, y, per_example, x_val, y_val, batch_size=batch,
+                                      steps_per_call=training["steps_per_execution"], compile_update=False)
+
+            def after_own_update() -> None:
+                own_update.train_epoch(epoch_plan(examples, 0, epoch[0]))
+                own_update.validate()
+
+            ways["after_own_update"] = after_own_update
+
         def timed(call) -> float:
             started = time.perf_counter()
             call()
             return time.perf_counter() - started
 
-        warm = {"before": timed(before), "after": timed(after)}
-        seconds: dict[str, list[float]] = {"before": [], "after": []}
+        warm = {label: timed(call) for label, call in ways.items()}
+        seconds: dict[str, list[float]] = {label: [] for label in ways}
         for pair in range(pairs):
-            for label, call in (("before", before), ("after", after))[:: 1 if pair % 2 == 0 else -1]:
+            for label, call in list(ways.items())[:: 1 if pair % 2 == 0 else -1]:
                 seconds[label].append(timed(call))
         steps = runner.batches
         rows.append({
             "preset": name, "backend": keras.backend.backend(), "precision": resolve_precision("auto").name,
             "batch_size": batch, "steps_per_epoch": steps, "examples": examples,
             "first_epoch_seconds": warm,
-            "steps_per_s_before": steps / statistics.median(seconds["before"]),
-            "steps_per_s_after": steps / statistics.median(seconds["after"]),
+            **{f"steps_per_s_{label}": steps / statistics.median(seconds[label]) for label in ways},
             "speedup": statistics.median(b / a for b, a in zip(seconds["before"], seconds["after"])),
+            **({"speedup_of_compiled_update": statistics.median(
+                o / a for o, a in zip(seconds["after_own_update"], seconds["after"]))}
+               if "after_own_update" in ways else {}),
             "seconds": seconds,
         })
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "seconds"}), file=sys.stderr, flush=True)
@@ -113,6 +127,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=list(SEED_PRESETS))
     parser.add_argument("--examples", type=int, default=12_800, help="training examples per epoch (default 12800)")
     parser.add_argument("--pairs", type=int, default=3, help="timed (before, after) pairs per preset (default 3)")
+    parser.add_argument("--output", default="steps.json", help="file name under benchmarks/results (default steps.json)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker:
@@ -140,14 +155,17 @@ def main() -> None:
     result = {"command": " ".join(["python", "benchmarks/steps.py", *sys.argv[1:]]), "shallowdeep": __version__,
               "cpu": cpu_name(), "cpu_count": os.cpu_count(), "versions": versions,
               "seconds": time.perf_counter() - started, "rows": rows}
-    write_json(RESULTS / "steps.json", result)
+    write_json(RESULTS / arguments.output, result)
     print(f"{cpu_name()}, {os.cpu_count()} cores; {arguments.examples} examples per epoch, "
           f"median of {arguments.pairs} pairs\n")
-    print("| preset | backend | precision | batch | steps/s before | steps/s after | speed-up |")
-    print("|---|---|---|---:|---:|---:|---:|")
+    print("| preset | backend | precision | batch | steps/s before | steps/s after | speed-up "
+          "| steps/s after, own update | compiled update's speed-up |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
+        own = (f"{row['steps_per_s_after_own_update']:.0f} | {row['speedup_of_compiled_update']:.2f}x"
+               if "speedup_of_compiled_update" in row else "- | -")
         print(f"| {row['preset']} | {row['backend']} | {row['precision']} | {row['batch_size']} | "
-              f"{row['steps_per_s_before']:.0f} | {row['steps_per_s_after']:.0f} | {row['speedup']:.2f}x |")
+              f"{row['steps_per_s_before']:.0f} | {row['steps_per_s_after']:.0f} | {row['speedup']:.2f}x | {own} |")
 
 
 if __name__ == "__main__":

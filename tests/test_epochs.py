@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from shallowdeep.backend import keras, set_random_seed
-from shallowdeep.epochs import _blocks, epoch_runner, to_device
+from shallowdeep.epochs import _blocks, compiled_optimizer_apply, epoch_runner, gather_batch, pixel_values, to_device
 from shallowdeep.experiments import load_experiment
 from shallowdeep.memory import ALIGNMENT, aligned, aligned_empty
 from shallowdeep.training import build_model, class_weights, compile_model, epoch_plan, targets
@@ -78,30 +78,34 @@ def _model_and_data(name: str, count: int, *settings: str):
 ON_JAX = keras.backend.backend() == "jax"
 
 
-@pytest.mark.parametrize("name, settings, loop_on_device", [
-    ("raw-2", ["training.batch_size=32", "training.steps_per_execution=4"], None),  # dropout: random draws too
-    ("xray-1", ["dataset.image_size=[32, 32]", "training.batch_size=16"], None),    # class weights, binary targets
+@pytest.mark.parametrize("name, settings, options", [
+    ("raw-2", ["training.batch_size=32", "training.steps_per_execution=4"], {}),  # dropout: random draws too
+    ("xray-1", ["dataset.image_size=[32, 32]", "training.batch_size=16"], {}),    # class weights, binary targets
+    pytest.param("xray-1", ["dataset.image_size=[32, 32]", "training.batch_size=16"], {"compile_update": False},
+                 marks=pytest.mark.skipif(not ON_TENSORFLOW, reason="TensorFlow's compiled update")),
     # JAX loops on the device on an accelerator only: here it is asked for, so the CPU tests it (with
     # class weights; a dense model, since XLA:CPU runs a convolution in a loop tens of times slower).
     pytest.param("raw-2", ["training.batch_size=32", "training.steps_per_execution=4",
-                           'training.class_weight={"0" = 3.0, "1" = 0.5}'], True,
+                           'training.class_weight={"0" = 3.0, "1" = 0.5}'], {"loop_on_device": True},
                  marks=pytest.mark.skipif(not ON_JAX, reason="JAX's fori_loop")),
 ])
-def test_an_epoch_trains_as_keras_fit_on_the_same_order(name, settings, loop_on_device):
+def test_an_epoch_trains_as_keras_fit_on_the_same_order(name, settings, options):
     """Same batches, same loss and metrics, same weights after the epoch: the loop only moves
-    where the batches are gathered and how many run per call. 200 examples leave a smaller last
-    batch, and steps_per_execution leaves a call of fewer batches."""
+    where the batches are gathered and how many run per call (on TensorFlow, ``fit`` is given the
+    loop's update of the weights, which rounds as XLA does; see the next test). 200 examples
+    leave a smaller last batch, and steps_per_execution leaves a call of fewer batches."""
     experiment, model, x, labels, y = _model_and_data(name, 200, *settings)
     batch = experiment["training"]["batch_size"]
     weights = class_weights(experiment, labels, experiment.class_names)
     sample_weight = None if weights is None else np.array([weights[c] for c in labels], dtype=np.float32)
     plan = epoch_plan(200, seed=0, epoch=0)
+    if ON_TENSORFLOW and options.get("compile_update", True):
+        model.optimizer.apply = compiled_optimizer_apply(model)
     fitted = model.fit(x[plan.order], y[plan.order], batch_size=batch, epochs=1, shuffle=False, verbose=0,
                        class_weight=weights, validation_data=(x[:50], y[:50])).history
     by_fit = [w.copy() for w in model.get_weights()]
 
     _, model, *_ = _model_and_data(name, 200, *settings)
-    options = {} if loop_on_device is None else {"loop_on_device": loop_on_device}
     runner = epoch_runner(model, x, y, sample_weight, x[:50], y[:50], batch_size=batch,
                           steps_per_call=experiment["training"]["steps_per_execution"], **options)
     done = []
@@ -114,6 +118,58 @@ def test_an_epoch_trains_as_keras_fit_on_the_same_order(name, settings, loop_on_
     assert validation["loss"] == pytest.approx(fitted["val_loss"][0], rel=1e-5)
     for ours, keras_own in zip(model.get_weights(), by_fit, strict=True):
         np.testing.assert_allclose(ours, keras_own, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not ON_TENSORFLOW, reason="TensorFlow's update of the weights")
+@pytest.mark.parametrize("name", ["raw-2", "xray-1"])  # RMSprop, Adam
+def test_the_compiled_weight_update_is_the_optimizers_own_to_rounding(name):
+    """XLA fuses the optimizer's element-wise operations into one pass: five updates from the
+    same gradients leave the weights Keras' own update leaves, but for the last bits of fp32
+    (over an epoch such differences grow: the test above gives ``fit`` the same update)."""
+    settings = ["dataset.image_size=[32, 32]"] if name == "xray-1" else []
+    weights = []
+    for apply in ("keras", "compiled"):
+        _, model, *_ = _model_and_data(name, 10, *settings)
+        initial = model.get_weights()
+        model.optimizer.build(model.trainable_variables)
+        update = compiled_optimizer_apply(model) if apply == "compiled" else model.optimizer.apply
+        rng = np.random.default_rng(1)
+        for _ in range(5):
+            update([rng.standard_normal(v.shape).astype(np.float32) for v in model.trainable_variables],
+                   model.trainable_variables)
+        assert model.optimizer.iterations.numpy() == 5
+        assert not any(np.array_equal(now, before) for now, before in zip(model.get_weights(), initial))
+        weights.append(model.get_weights())
+    for own, compiled in zip(*weights, strict=True):
+        np.testing.assert_allclose(compiled, own, rtol=1e-6, atol=1e-7)
+
+
+def test_uint8_pixels_become_numpys_float32_division_on_the_device_to_the_bit():
+    pixels = aligned(np.arange(256, dtype=np.uint8).reshape(64, 4))  # every value a pixel can take
+    labels = np.eye(2, dtype=np.float32)[np.arange(64) % 2]
+    indices = np.array([63, 0, 17, 40], dtype=np.int32)
+    x, y = to_device(pixels), to_device(labels)
+    batch_x, batch_y = gather_batch(x, y, None, indices, values=to_device(pixel_values(255.0)))
+    assert keras.ops.convert_to_numpy(batch_x).dtype == np.float32
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(batch_x), pixels[indices] / np.float32(255))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(batch_y), labels[indices])
+
+
+def test_an_epoch_on_uint8_pixels_trains_exactly_as_on_their_float32_features():
+    _, _, x, _, y = _model_and_data("raw-2", 200, "training.batch_size=32", "training.steps_per_execution=4")
+    pixels = aligned(np.random.default_rng(1).integers(0, 256, x.shape, dtype=np.uint8))
+    features = aligned(pixels / np.float32(255))
+    runs = []
+    for inputs, divide_by in ((features, None), (pixels, 255.0)):
+        _, model, *_ = _model_and_data("raw-2", 200, "training.batch_size=32", "training.steps_per_execution=4")
+        runner = epoch_runner(model, inputs, y, None, features[:50], y[:50], batch_size=32, steps_per_call=4,
+                              divide_by=divide_by)
+        runs.append((runner.train_epoch(epoch_plan(200, seed=0, epoch=0, mixup=0.4)), runner.validate(),
+                     model.get_weights()))
+    (float_logs, float_validation, float_weights), (pixel_logs, pixel_validation, pixel_weights) = runs
+    assert pixel_logs == float_logs and pixel_validation == float_validation
+    for ours, features in zip(pixel_weights, float_weights, strict=True):
+        np.testing.assert_array_equal(ours, features)
 
 
 def test_mixup_in_the_loop_trains_on_blended_batches():

@@ -18,7 +18,7 @@ from shallowdeep.epochs import gather_batch
 from shallowdeep.evaluation import choose_threshold, metrics_from_predictions, predict_probabilities
 from shallowdeep.experiments import ConfigError, list_presets, load_experiment, suite_members
 from shallowdeep.memory import ALIGNMENT
-from shallowdeep.prepare import prepare_data
+from shallowdeep.prepare import features_from_images, prepare_data
 from shallowdeep.runs import Run
 from shallowdeep import training
 from shallowdeep.training import CheckpointSchedule, class_weights, epoch_plan, learning_rate, train
@@ -52,11 +52,19 @@ def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_
     np.testing.assert_array_equal(run.predictions.test_labels, data.y_test)
 
 
-@pytest.mark.parametrize("name", ["raw-1", "hog-1", "cnn-1"])
-def test_every_split_is_prepared_in_memory_the_training_loop_reads_in_place(name, real_data_dir):
-    data = prepare_data(load_experiment(name, SMALL), real_data_dir, progress=False)
+@pytest.mark.parametrize("name, training_dtype", [("raw-1", np.uint8), ("hog-1", np.float32), ("cnn-1", np.uint8)])
+def test_every_split_is_prepared_in_memory_the_training_loop_reads_in_place(name, training_dtype, real_data_dir):
+    """Pixels scaled are trained on from their uint8 bytes (divided on the device), computed
+    features (HOG) as float32; every split in aligned memory, which TensorFlow reads in place."""
+    experiment = load_experiment(name, SMALL)
+    data = prepare_data(experiment, real_data_dir, progress=False)
+    assert data.x_train.dtype == training_dtype and data.x_val.dtype == data.x_test.dtype == np.float32
+    assert data.x_train.shape[1:] == data.x_test.shape[1:] == experiment.input_shape
     for split in (data.x_train, data.x_val, data.x_test):
-        assert split.dtype == np.float32 and split.flags.c_contiguous and split.ctypes.data % ALIGNMENT == 0
+        assert split.flags.c_contiguous and split.ctypes.data % ALIGNMENT == 0
+    if data.train_divisor is not None:  # what the loop divides is what the features would be, to the bit
+        np.testing.assert_array_equal(data.x_train / np.float32(data.train_divisor),
+                                      features_from_images(data.x_train.reshape(len(data.x_train), 28, 28), experiment))
 
 
 def test_a_run_says_where_its_time_went(real_data_dir, tmp_path):

@@ -41,7 +41,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -502,6 +502,5 @@ def _adapted_experiment(experiment: Experiment, adaptation: Adaptation, site: Si
 
 def _with_test_set(data: PreparedData, experiment: Experiment, labelled: tuple[np.ndarray, np.ndarray]) -> PreparedData:
     images, labels = labelled
-    return PreparedData(data.x_train, data.y_train, data.x_val, data.y_val,
-                        features_from_images(images, experiment), labels, data.class_names, images,
-                        np.arange(len(labels)))
+    return replace(data, x_test=features_from_images(images, experiment), y_test=labels,
+                   test_images=images, test_indices=np.arange(len(labels)))

@@ -37,6 +37,7 @@ from shallowdeep.data import get_dataset
 from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.experiments import Experiment
 from shallowdeep.memory import release_freed_memory
+from shallowdeep.prepare import training_divisor
 from shallowdeep.training import CHECKPOINT_RATIO, build_model, compile_model, targets
 
 #: Seconds a timed call lasts at least.
@@ -113,13 +114,16 @@ def probe(experiment: Experiment) -> Estimate:
     most = max(2, min(MAX_PROBE_BATCHES, steps))
     rng = np.random.default_rng(0)
     classes = len(experiment.class_names)
-    x = rng.random((most * batch, *experiment.input_shape), dtype=np.float32)
+    shape = (most * batch, *experiment.input_shape)
+    divisor = training_divisor(experiment)  # the run's training inputs: its pixels as uint8, or features
+    x = rng.random(shape, dtype=np.float32) if divisor is None else rng.integers(0, 256, shape, dtype=np.uint8)
     y = targets(rng.integers(0, classes, len(x)), experiment, classes)
     model = build_model(experiment)
     compile_model(model, experiment, train_samples=train_size)
     validation_batches = min(MAX_PROBE_VALIDATION_BATCHES, validation_steps)
-    runner = epoch_runner(model, x, y, None, x[:validation_batches * batch], y[:validation_batches * batch],
-                          batch_size=batch, steps_per_call=training["steps_per_execution"])
+    x_val = x[:validation_batches * batch] if divisor is None else x[:validation_batches * batch] / np.float32(divisor)
+    runner = epoch_runner(model, x, y, None, x_val, y[:validation_batches * batch], batch_size=batch,
+                          steps_per_call=training["steps_per_execution"], divide_by=divisor)
 
     def fit(batches: int) -> float:
         return _timed(lambda: runner.train_epoch(EpochPlan(np.arange(batches * batch))))

@@ -39,7 +39,13 @@ class ImageSplits:
 @dataclass
 class PreparedData:
     """Features (float32) and integer labels of each split, aligned row by row, and the test
-    images as they were read (uint8), for showing a model's mistakes."""
+    images as they were read (uint8), for showing a model's mistakes.
+
+    Where the features are the pixels scaled (:func:`training_divisor`), ``x_train`` holds the
+    uint8 pixels, shaped as the features, and the training loop divides each batch by
+    ``train_divisor`` on the device: the same float32 values, in a quarter of the memory (MNIST's
+    training set: 42 MB instead of 169 MB; the chest X-rays': 81 MB instead of 326 MB at 128 x 128).
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -50,10 +56,21 @@ class PreparedData:
     class_names: tuple[str, ...]
     test_images: np.ndarray
     test_indices: np.ndarray
+    train_divisor: float | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+
+def training_divisor(experiment: Experiment) -> float | None:
+    """What the training loop divides the uint8 pixels by, batch by batch, where the features are
+    the pixels scaled (``raw`` and ``image``, without CLAHE); None where they are computed (HOG,
+    CLAHE) and the loop reads them as :func:`features_from_images` makes them."""
+    features = experiment["features"]
+    if experiment.features in ("raw", "image") and not features["clahe"]:
+        return float(features["divide_by"])
+    return None
 
 
 def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | None = None) -> np.ndarray:
@@ -73,9 +90,12 @@ def features_from_images(images: np.ndarray, experiment: Experiment, tag: str | 
         scaled /= np.float32(features["divide_by"])  # in place: no second copy of a large split
     else:  # the training loop reads this array in place (aligned): the largest split is held once
         scaled = np.divide(images, np.float32(features["divide_by"]), out=aligned_empty(images.shape, np.float32))
-    if experiment.features == "raw":
-        return scaled.reshape(len(images), -1)
-    return scaled[..., None]
+    return scaled.reshape(len(images), *features_shape(images.shape[1:], experiment))
+
+
+def features_shape(image_shape: tuple[int, ...], experiment: Experiment) -> tuple[int, ...]:
+    """The shape of one example's ``raw`` or ``image`` features from an image of ``image_shape``."""
+    return (int(np.prod(image_shape)),) if experiment.features == "raw" else (*image_shape, 1)
 
 
 def _subset(count: int, limit: int, seed: int) -> np.ndarray:
@@ -117,11 +137,16 @@ def prepare_data(
         (x_train, y_train), (x_val, y_val) = (x_train[:cut], y_train[:cut]), (x_train[cut:], y_train[cut:])
     limited = experiment["dataset"]["train_limit"] or experiment["dataset"]["test_limit"]
     tag = f"{experiment.dataset}{'-subset' if limited else ''}"
+    divisor = training_divisor(experiment)
+    if divisor is None:
+        train_inputs = features_from_images(x_train, experiment, f"{tag}-train")
+    else:  # the features' shape, the pixels' bytes: (n, 784) for raw, (n, 28, 28, 1) for image
+        train_inputs = aligned(x_train).reshape(len(x_train), *features_shape(x_train.shape[1:], experiment))
     return PreparedData(
-        features_from_images(x_train, experiment, f"{tag}-train"), y_train.astype(np.int64),
+        train_inputs, y_train.astype(np.int64),
         features_from_images(x_val, experiment, f"{tag}-val"), y_val.astype(np.int64),
         features_from_images(x_test, experiment, f"{tag}-test"), y_test.astype(np.int64),
-        experiment.class_names, x_test, splits.test_indices,
+        experiment.class_names, x_test, splits.test_indices, divisor,
     )
 
 

@@ -246,6 +246,7 @@ def train(
         None if weights is None else np.array([weights[c] for c in range(classes)], dtype=np.float32)[data.y_train],
         data.x_val, targets(data.y_val, experiment, classes),
         batch_size=training["batch_size"], steps_per_call=training["steps_per_execution"],
+        divide_by=data.train_divisor,
     )
     phases["model"] = time.perf_counter() - began - phases["data"]
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model)
