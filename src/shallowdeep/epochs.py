@@ -200,23 +200,35 @@ class EpochRunner:
         raise NotImplementedError
 
 
+#: Trainable weights from which TensorFlow's optimizer update is compiled with XLA by default.
+#: Training steps per second, the compiled update against Keras' own, side by side (2-core Xeon
+#: with AMX, bf16, ``benchmarks/results/steps-xeon.json``): raw-1, raw-2, raw-3 (407k-536k
+#: weights) 1.09x, 1.20x, 1.18x; cnn-1 (411k) 1.09x; xray-1 (164k) 1.03x; hog-3, hog-2, hog-1
+#: (102k, 51k, 26k) 1.00x, 0.97x, 0.98x (hog-1 0.84x in another run), where the call costs as
+#: much as the passes it saves.
+COMPILED_UPDATE_MIN_WEIGHTS = 200_000
+
+
 class _TensorFlowRunner(EpochRunner):
     """A ``tf.function`` runs a call's batches in a ``tf.while_loop``, the step compiled as Keras
     compiles it (XLA where Keras' ``jit_compile`` says so). Shapes are left open, so one trace
     serves every call, the smaller last batch included.
 
-    Where the step is not XLA-compiled, the optimizer's update of the weights is: TensorFlow runs
-    each of its element-wise operations as a kernel of its own, each a pass over every weight
-    (RMSprop: about ten per weight matrix a step), where XLA fuses them into one pass. Measured on
-    a 2-core Xeon with AMX (bf16, median of 5 epochs side by side): raw-2 2.55 -> 2.09 ms a step,
-    raw-3 4.83 -> 4.26 ms, hog-1 (whose weights are small) 0.79 -> 0.81 ms. Compiling the whole
-    step with XLA instead made raw-2 4-5 times slower (XLA:CPU's matrix products)."""
+    Where the step is not XLA-compiled and the model has :data:`COMPILED_UPDATE_MIN_WEIGHTS`
+    weights or more, the optimizer's update of the weights is: TensorFlow runs each of its
+    element-wise operations as a kernel of its own, each a pass over every weight (RMSprop: about
+    ten per weight matrix a step), where XLA fuses them into one pass, at a fixed cost per call.
+    Compiling the whole step with XLA instead made raw-2 4-5 times slower (XLA:CPU's matrix
+    products)."""
 
-    def __init__(self, *args, compile_update: bool = True, **kwargs):
+    def __init__(self, *args, compile_update: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         import tensorflow as tf
 
         model = self.model
+        if compile_update is None:
+            weights = sum(int(np.prod(variable.shape)) for variable in model.trainable_variables)
+            compile_update = weights >= COMPILED_UPDATE_MIN_WEIGHTS
         self._compiled_apply = compiled_optimizer_apply(model) if compile_update and not model.jit_compile else None
         train_step = tf.function(model.train_step, jit_compile=model.jit_compile, reduce_retracing=True)
         test_step = tf.function(model.test_step, jit_compile=model.jit_compile, reduce_retracing=True)
@@ -396,7 +408,8 @@ def epoch_runner(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, s
     pixels, divided batch by batch on the device); ``options`` go to it (JAX's
     ``loop_on_device``: ``fori_loop`` over the batches of a call, by default on accelerators only;
     TensorFlow's ``compile_update``: the optimizer's update as one XLA function, by default where
-    the step itself is not XLA-compiled)."""
+    the step itself is not XLA-compiled and the model has :data:`COMPILED_UPDATE_MIN_WEIGHTS`
+    weights or more)."""
     runner = {"tensorflow": _TensorFlowRunner, "jax": _JaxRunner, "torch": _TorchRunner}[keras.backend.backend()]
     return runner(model, x_train, y_train, sample_weight, x_val, y_val, batch_size=batch_size,
                   steps_per_call=steps_per_call, divide_by=divide_by, **options)
