@@ -9,7 +9,7 @@ into the backend per batch. Here:
 - the training and validation arrays are placed on the device once per run (:func:`to_device`:
   the default device of the backend; on a CPU, PyTorch and TensorFlow read the NumPy array's
   memory in place), the training images as their uint8 pixels where the features are the pixels
-  scaled, divided batch by batch (``divide_by``);
+  scaled, each batch's pixels looked up to their float32 values (``divide_by``);
 - the optimizer's update of the weights, on TensorFlow, is one XLA function (see
   :class:`_TensorFlowRunner`);
 - an epoch is a vector of indices (its order, drawn on the host from ``(seed, epoch)`` by the
@@ -119,8 +119,8 @@ class EpochRunner:
 
     ``sample_weight`` (one per training example, from class weights) may be None. ``progress`` of
     :meth:`train_epoch` is called with the number of batches done after each compiled call.
-    With ``divide_by``, ``x_train`` holds uint8 pixels, divided batch by batch on the device
-    (:class:`shallowdeep.prepare.PreparedData`).
+    With ``divide_by``, ``x_train`` holds uint8 pixels, which each batch turns into ``pixel /
+    divide_by`` on the device (:func:`gather_batch`, :class:`shallowdeep.prepare.PreparedData`).
     """
 
     def __init__(self, model: keras.Model, x_train: np.ndarray, y_train: np.ndarray,
@@ -405,7 +405,7 @@ def epoch_runner(model: keras.Model, x_train: np.ndarray, y_train: np.ndarray, s
                  x_val: np.ndarray, y_val: np.ndarray, *, batch_size: int, steps_per_call: int,
                  divide_by: float | None = None, **options) -> EpochRunner:
     """The :class:`EpochRunner` of the Keras backend in use (``divide_by``: ``x_train`` holds uint8
-    pixels, divided batch by batch on the device); ``options`` go to it (JAX's
+    pixels, which each batch turns into ``pixel / divide_by`` on the device); ``options`` go to it (JAX's
     ``loop_on_device``: ``fori_loop`` over the batches of a call, by default on accelerators only;
     TensorFlow's ``compile_update``: the optimizer's update as one XLA function, by default where
     the step itself is not XLA-compiled and the model has :data:`COMPILED_UPDATE_MIN_WEIGHTS`
