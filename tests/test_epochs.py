@@ -170,8 +170,8 @@ def test_an_epoch_on_uint8_pixels_trains_exactly_as_on_their_float32_features():
                      model.get_weights()))
     (float_logs, float_validation, float_weights), (pixel_logs, pixel_validation, pixel_weights) = runs
     assert pixel_logs == float_logs and pixel_validation == float_validation
-    for ours, features in zip(pixel_weights, float_weights, strict=True):
-        np.testing.assert_array_equal(ours, features)
+    for from_pixels, from_features in zip(pixel_weights, float_weights, strict=True):
+        np.testing.assert_array_equal(from_pixels, from_features)
 
 
 def test_mixup_in_the_loop_trains_on_blended_batches():

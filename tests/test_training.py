@@ -54,7 +54,7 @@ def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_
 
 @pytest.mark.parametrize("name, training_dtype", [("raw-1", np.uint8), ("hog-1", np.float32), ("cnn-1", np.uint8)])
 def test_every_split_is_prepared_in_memory_the_training_loop_reads_in_place(name, training_dtype, real_data_dir):
-    """Pixels scaled are trained on from their uint8 bytes (divided on the device), computed
+    """Pixels scaled are trained on from their uint8 bytes (pixel / divisor on the device), computed
     features (HOG) as float32; every split in aligned memory, which TensorFlow reads in place."""
     experiment = load_experiment(name, SMALL)
     data = prepare_data(experiment, real_data_dir, progress=False)
