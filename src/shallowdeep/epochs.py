@@ -140,7 +140,7 @@ class EpochRunner:
         self.val_arrays = (to_device(x_val), to_device(y_val), None)
         # The variables of the model, its optimizer, loss and metrics must exist before the first
         # compiled call (a compiled loop cannot create them); Keras' fit builds them so too.
-        first_x = x_train[:batch_size] if divide_by is None else x_train[:batch_size] / np.float32(divide_by)
+        first_x = x_train[:batch_size] if divide_by is None else pixel_values(divide_by)[x_train[:batch_size]]
         model._symbolic_build(data_batch=(first_x, y_train[:batch_size]))
 
     @property
@@ -201,11 +201,12 @@ class EpochRunner:
 
 
 #: Trainable weights from which TensorFlow's optimizer update is compiled with XLA by default.
-#: Training steps per second, the compiled update against Keras' own, side by side (2-core Xeon
-#: with AMX, bf16, ``benchmarks/results/steps-xeon.json``): raw-1, raw-2, raw-3 (407k-536k
-#: weights) 1.09x, 1.20x, 1.18x; cnn-1 (411k) 1.09x; xray-1 (164k) 1.03x; hog-3, hog-2, hog-1
-#: (102k, 51k, 26k) 1.00x, 0.97x, 0.98x (hog-1 0.84x in another run), where the call costs as
-#: much as the passes it saves.
+#: Steps per second, compiled update against Keras' own, side by side (bf16,
+#: ``benchmarks/results/steps-xeon.json``):
+#: raw-1, raw-2, raw-3 (407k-536k weights): 1.09x, 1.20x, 1.18x (2-core Xeon with AMX);
+#: cnn-1 (411k) 1.09x, xray-1 (164k) 1.03x (2-core Xeon with AMX);
+#: hog-3, hog-2, hog-1 (102k, 51k, 26k): 1.00x, 0.97x, 0.98x (another run 0.84x) (2-core Xeon with AMX),
+#: where the call costs as much as the passes it saves.
 COMPILED_UPDATE_MIN_WEIGHTS = 200_000
 
 
@@ -218,8 +219,8 @@ class _TensorFlowRunner(EpochRunner):
     weights or more, the optimizer's update of the weights is: TensorFlow runs each of its
     element-wise operations as a kernel of its own, each a pass over every weight (RMSprop: about
     ten per weight matrix a step), where XLA fuses them into one pass, at a fixed cost per call.
-    Compiling the whole step with XLA instead made raw-2 4-5 times slower (XLA:CPU's matrix
-    products)."""
+    Compiling the whole step with XLA instead made raw-2 4-5 times slower on a 2-core Xeon with
+    AMX (XLA:CPU's matrix products)."""
 
     def __init__(self, *args, compile_update: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)

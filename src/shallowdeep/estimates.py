@@ -34,7 +34,7 @@ import numpy as np
 from shallowdeep.backend import environment, keras, resolve_precision
 from shallowdeep.cache import cache_path, read_entry, write_entry
 from shallowdeep.data import get_dataset
-from shallowdeep.epochs import EpochPlan, epoch_runner
+from shallowdeep.epochs import EpochPlan, epoch_runner, pixel_values
 from shallowdeep.experiments import Experiment
 from shallowdeep.memory import release_freed_memory
 from shallowdeep.prepare import training_divisor
@@ -121,7 +121,7 @@ def probe(experiment: Experiment) -> Estimate:
     model = build_model(experiment)
     compile_model(model, experiment, train_samples=train_size)
     validation_batches = min(MAX_PROBE_VALIDATION_BATCHES, validation_steps)
-    x_val = x[:validation_batches * batch] if divisor is None else x[:validation_batches * batch] / np.float32(divisor)
+    x_val = x[:validation_batches * batch] if divisor is None else pixel_values(divisor)[x[:validation_batches * batch]]
     runner = epoch_runner(model, x, y, None, x_val, y[:validation_batches * batch], batch_size=batch,
                           steps_per_call=training["steps_per_execution"], divide_by=divisor)
 
