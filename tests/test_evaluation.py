@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from shallowdeep.backend import keras
+from shallowdeep.backend import keras, steps_per_call
 from shallowdeep.evaluation import (
     Predictions, ThresholdSource, choose_threshold, classification_metrics, cross_entropy,
-    metrics_from_predictions, roc_auc, select_examples,
+    metrics_from_predictions, predict_probabilities, roc_auc, select_examples,
 )
 from shallowdeep.experiments import load_experiment
 
@@ -44,6 +44,41 @@ def test_cross_entropy_equals_keras_categorical_crossentropy():
     labels = rng.integers(0, 10, size=50)
     expected = keras.losses.CategoricalCrossentropy()(keras.utils.to_categorical(labels, 10), probabilities)
     assert cross_entropy(labels, probabilities) == pytest.approx(float(expected), rel=1e-5)
+
+
+def _small_classifier(outputs: int, activation: str) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(outputs, activation=activation)])
+    model.compile(loss="mse", steps_per_execution=steps_per_call(16))  # as the runs compile their models
+    return model
+
+
+@pytest.mark.parametrize("outputs, activation", [(10, "softmax"), (1, "sigmoid")])
+def test_probabilities_are_keras_predictions_batch_by_batch_in_order(outputs, activation):
+    model = _small_classifier(outputs, activation)
+    x = np.random.default_rng(0).random((700, 784), dtype=np.float32)  # 256 does not divide 700
+    expected = model.predict(x, batch_size=256, verbose=0).astype(np.float64)
+    probabilities = predict_probabilities(model, x, batch_size=256)
+    if outputs == 1:  # one sigmoid output: [P(0), P(1)]
+        expected = np.concatenate([1 - expected, expected], axis=1)
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-6)
+    assert predict_probabilities(model, x[:0]).shape == (0, 2 if outputs == 1 else outputs)
+
+
+def test_predicting_holds_a_batch_at_a_time_in_tensorflow_s_memory_pool():
+    """TensorFlow's CPU pool keeps the most it ever held: predicting 8,192 examples (25.7 MiB of
+    inputs) must need memory for a batch of 256 (0.8 MiB), not for the whole array."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's memory pool")
+    import tensorflow as tf
+
+    model = _small_classifier(10, "softmax")
+    x = np.random.default_rng(0).random((8192, 784), dtype=np.float32)
+    predict_probabilities(model, x[:512])  # traced once, outside the measure
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    predict_probabilities(model, x, batch_size=256)
+    assert tf.config.experimental.get_memory_info("CPU:0")["peak"] < 8 * 2**20
 
 
 def test_roc_auc_equals_the_share_of_correctly_ordered_pairs():
