@@ -138,3 +138,22 @@ def test_the_tests_that_touch_keras_pass_on_pytorch_too(tmp_path):
                           text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert " passed" in done.stdout.splitlines()[-1] and "skipped" not in done.stdout.splitlines()[-1]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+@pytest.mark.parametrize("configured", [None, "own-jax-cache"])
+def test_on_jax_compiled_programs_are_kept_in_the_cache_folder_unless_the_user_keeps_them_elsewhere(
+        configured, tmp_path):
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("JAX_COMPILATION")}
+    environment.update(KERAS_BACKEND="jax", SHALLOWDEEP_CACHE=str(tmp_path / "cache"))
+    if configured:
+        environment["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / configured)
+    done = subprocess.run([sys.executable, "-c", "import jax, shallowdeep.backend; "
+                           "print(jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)"],
+                          capture_output=True, text=True, timeout=300, env=environment)
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder, min_seconds = done.stdout.split()
+    if configured:
+        assert (folder, float(min_seconds)) == (str(tmp_path / configured), 1.0)  # JAX's own defaults
+    else:
+        assert (folder, float(min_seconds)) == (str(tmp_path / "cache" / "jax"), 0.0)

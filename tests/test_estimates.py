@@ -3,6 +3,12 @@ that corrects the forecast with what is done."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from shallowdeep import estimates, lab
@@ -26,6 +32,37 @@ def test_a_probe_measures_the_experiment_s_own_model_without_loading_data(tmp_pa
     estimate = probe(load_experiment("hog-3", epochs=3))
     assert estimate.epochs == 3 and estimate.seconds_per_epoch > 0 and estimate.once_seconds > 0
     assert estimate.seconds == pytest.approx(3 * estimate.seconds_per_epoch + estimate.once_seconds)
+
+
+_RUN_AFTER_PROBE = textwrap.dedent("""
+    from jax import monitoring
+    import shallowdeep as sd
+    from shallowdeep import estimates, training
+
+    events = []
+    monitoring.register_event_listener(lambda event, **_: events.append(event))
+    experiment = sd.experiment("raw-1").with_overrides(
+        {"dataset.train_limit": 1500, "dataset.test_limit": 300, "training.epochs": 1})
+    estimates.probe(experiment)
+    events.clear()
+    training.train(experiment, runs_dir="runs", progress=False)
+    print("hits", events.count("/jax/compilation_cache/cache_hits"))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_on_jax_the_run_finds_its_steps_compiled_by_the_probe(tmp_path):
+    """The probe compiles the run's training and validation steps, full and smaller last batches
+    (1,350 examples in batches of 128; 150 to validate): four programs the run reads from JAX's
+    compilation cache instead of compiling them again."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+    done = subprocess.run([sys.executable, "-c", _RUN_AFTER_PROBE], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**environment, "KERAS_BACKEND": "jax",
+                                            "SHALLOWDEEP_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout.split("hits")[-1]) >= 4
+    assert any((tmp_path / "cache" / "jax").iterdir())
 
 
 def test_a_run_s_timings_forecast_the_same_experiment_on_the_same_machine_and_versions(empty_cache, monkeypatch):

@@ -137,6 +137,39 @@ except ImportError as error:  # installed, yet broken (e.g. half of two TensorFl
                        f"{_install_command(BACKEND_EXTRAS[_BACKEND])}") from None
 
 
+#: The most JAX's compilation cache keeps; the programs used least recently go first.
+COMPILATION_CACHE_BYTES = 2 * 2**30
+
+
+def use_compilation_cache() -> None:
+    """On JAX, keep every compiled program in JAX's own disk cache, in shallowdeep's cache folder
+    (``<cache>/jax``), unless one is configured already (``JAX_COMPILATION_CACHE_DIR``).
+
+    JAX compiles a function for the shapes it is called with, and again for the same function
+    made anew: the run's steps after the probe's, a lab run again, every trial of a sweep. From
+    the cache the run uses what its probe compiled (:func:`shallowdeep.estimates.probe` gives its
+    steps the run's shapes) and a second lab what the first compiled. JAX keeps only programs
+    that took a second or more to compile by default; here every one, as a CPU compiles a step in
+    0.1-1 s. The folder is the user's own: JAX runs what it finds there, so it must not be shared.
+    """
+    if _BACKEND != "jax":
+        return
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return
+    from shallowdeep.paths import resolve_cache_dir
+
+    jax.config.update("jax_compilation_cache_dir", str(resolve_cache_dir() / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    if importlib.util.find_spec("filelock") is not None:  # JAX's eviction needs it (the extra "jax" installs it)
+        jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_BYTES)
+
+
+use_compilation_cache()
+
+
 def set_random_seed(seed: int) -> None:
     """Keras' ``set_random_seed``: Python's, NumPy's and the backend's generators, and TensorFlow's
     where it is installed, which Keras imports for that on any backend: quietly, as above."""

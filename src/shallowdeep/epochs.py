@@ -170,13 +170,13 @@ class EpochRunner:
         self.pass_seconds += time.perf_counter() - started
         return results
 
-    def validate(self) -> dict[str, float]:
-        """Loss and metrics over the validation set, in order."""
+    def validate(self, examples: np.ndarray | None = None) -> dict[str, float]:
+        """Loss and metrics over the validation set in order, or over its ``examples`` (the probe's)."""
         started = time.perf_counter()
-        order = np.arange(self.val_size, dtype=np.int32)
+        order = np.arange(self.val_size, dtype=np.int32) if examples is None else np.asarray(examples, dtype=np.int32)
         self.model.reset_metrics()
         self._begin(training=False)
-        for first, steps, size in _blocks(self.val_size, self.batch_size, self.steps_per_call):
+        for first, steps, size in _blocks(len(order), self.batch_size, self.steps_per_call):
             self._test_call(order[first:first + steps * size].reshape(steps, size))
         self._end()
         results = self._results()
