@@ -133,6 +133,13 @@ def shared_cache(tmp_path_factory) -> Path:
     between workers changes no result."""
     folder = _session_folder(tmp_path_factory) / "shared-cache"
     folder.mkdir(exist_ok=True)
+    from shallowdeep.backend import keras
+
+    if keras.backend.backend() == "jax":  # compiled programs too (shallowdeep.backend.use_compilation_cache)
+        from jax.experimental.compilation_cache import compilation_cache
+
+        compilation_cache.reset_cache()
+        compilation_cache.set_cache_dir(str(folder / "jax"))
     return folder
 
 
