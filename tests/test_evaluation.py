@@ -67,22 +67,18 @@ def test_probabilities_are_keras_predictions_batch_by_batch_in_order(outputs, ac
 
 
 def test_predicting_holds_one_batch_at_a_time():
-    """8,192 examples (25.7 MiB of inputs) reach the model 256 at a time; on TensorFlow, whose CPU
-    pool keeps the most it ever held, the pool needs memory for a batch (0.8 MiB), not the array."""
+    """8,192 examples (25.7 MiB of inputs) reach the model 256 at a time. Keras' ``predict`` took
+    the whole array into its pipeline and ran up to ``steps_per_execution`` batches a call, and
+    TensorFlow's CPU pool keeps the most it ever held (the memory is measured by
+    ``benchmarks/gpu.py``: the lab's peak; a pool's peak inside a test depends on what the other
+    tests of its worker left running)."""
     model = _small_classifier(10, "softmax")
     x = np.random.default_rng(0).random((8192, 784), dtype=np.float32)
-    predict_probabilities(model, x[:512])  # traced once, outside the measure
     seen = []
     own_step = model.predict_on_batch
     model.predict_on_batch = lambda batch: seen.append(len(batch)) or own_step(batch)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.reset_memory_stats("CPU:0")
     predict_probabilities(model, x, batch_size=256)
     assert seen == [256] * 32
-    if keras.backend.backend() == "tensorflow":
-        assert tf.config.experimental.get_memory_info("CPU:0")["peak"] < 8 * 2**20
 
 
 def test_roc_auc_equals_the_share_of_correctly_ordered_pairs():
