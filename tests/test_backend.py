@@ -148,8 +148,9 @@ def test_on_jax_compiled_programs_are_kept_in_the_cache_folder_unless_the_user_k
     environment.update(KERAS_BACKEND="jax", SHALLOWDEEP_CACHE=str(tmp_path / "cache"))
     if configured:
         environment["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / configured)
-    done = subprocess.run([sys.executable, "-c", "import jax, shallowdeep.backend; "
-                           "print(jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)"],
+    shown = ("import jax, shallowdeep.backend; "
+             "print(jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)")
+    done = subprocess.run([sys.executable, "-c", shown],
                           capture_output=True, text=True, timeout=300, env=environment)
     assert done.returncode == 0, done.stderr[-2000:]
     folder, min_seconds = done.stdout.split()

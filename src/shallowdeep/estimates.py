@@ -38,7 +38,7 @@ import numpy as np
 from shallowdeep.backend import environment, keras, resolve_precision
 from shallowdeep.cache import cache_path, read_entry, write_entry
 from shallowdeep.data import get_dataset
-from shallowdeep.epochs import EpochPlan, epoch_runner, pixel_values
+from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.experiments import Experiment
 from shallowdeep.memory import release_freed_memory
 from shallowdeep.prepare import training_divisor

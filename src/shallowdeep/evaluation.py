@@ -54,10 +54,9 @@ def predict_probabilities(model, x: np.ndarray, batch_size: int = 256) -> np.nda
     step of Keras' ``predict`` (the same probabilities on JAX and PyTorch; on TensorFlow, where
     the graph around the step differs, within one float32 rounding). ``predict`` copies the whole
     array into its data pipeline and, with ``steps_per_execution``, runs up to that many batches
-    in one call: TensorFlow's memory pool peaked at 190 MiB predicting 10,000 MNIST digits with
-    cnn-3 (fp32) that way, at 34 MiB batch by batch, in the same time (2-core Xeon with AMX).
-    TensorFlow's CPU pool keeps what it held once: the seed lab's peak memory went from 1.81 to
-    1.45 GiB with this change (README's install, 2-core Xeon with AMX).
+    in one call, and TensorFlow's CPU memory pool keeps the most it ever held. Measured on a
+    2-core Xeon with AMX: the pool's peak predicting 10,000 digits with cnn-3 (fp32) 190 -> 34 MiB;
+    2-core Xeon with AMX, the seed lab (README's install): the process's peak 1.81 -> 1.45 GiB.
     """
     batches = [np.asarray(model.predict_on_batch(x[start:start + batch_size]), dtype=np.float64)
                for start in range(0, len(x), batch_size)]
