@@ -219,8 +219,8 @@ class _TensorFlowRunner(EpochRunner):
     weights or more, the optimizer's update of the weights is: TensorFlow runs each of its
     element-wise operations as a kernel of its own, each a pass over every weight (RMSprop: about
     ten per weight matrix a step), where XLA fuses them into one pass, at a fixed cost per call.
-    Compiling the whole step with XLA instead made raw-2 4-5 times slower on a 2-core Xeon with
-    AMX (XLA:CPU's matrix products)."""
+    Compiling the whole step with XLA instead made raw-2 4-5 times slower (2-core Xeon with AMX;
+    XLA:CPU's matrix products)."""
 
     def __init__(self, *args, compile_update: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -42,7 +42,7 @@ from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.experiments import Experiment
 from shallowdeep.memory import release_freed_memory
 from shallowdeep.prepare import training_divisor
-from shallowdeep.training import CHECKPOINT_RATIO, build_model, class_weights, compile_model, targets
+from shallowdeep.training import CHECKPOINT_RATIO, build_model, class_weights, compile_model, example_weights, targets
 
 #: Seconds a timed call lasts at least.
 PROBE_SECONDS = 0.3
@@ -105,7 +105,8 @@ def _inputs(rng: np.random.Generator, shape: tuple[int, ...], filled: int, dtype
     """Zeros of ``shape``, but for the first ``filled`` examples: random pixels (uint8) or features."""
     values = np.zeros(shape, dtype)
     head = values[:filled]
-    head[...] = rng.integers(0, 256, head.shape, dtype=np.uint8) if values.dtype == np.uint8 else rng.random(head.shape, dtype=np.float32)
+    pixels = values.dtype == np.uint8
+    head[...] = rng.integers(0, 256, head.shape, dtype=np.uint8) if pixels else rng.random(head.shape, dtype=np.float32)
     return values
 
 
@@ -141,8 +142,7 @@ def probe(experiment: Experiment) -> Estimate:
     x = _inputs(rng, (rows, *experiment.input_shape), most * batch, np.float32 if divisor is None else np.uint8)
     x_val = _inputs(rng, (validation_rows, *experiment.input_shape), validation_batches * batch, np.float32)
     labels, validation_labels = rng.integers(0, classes, rows), rng.integers(0, classes, validation_rows)
-    weights = class_weights(experiment, labels, experiment.class_names)
-    sample_weight = None if weights is None else np.array([weights[c] for c in range(classes)], np.float32)[labels]
+    sample_weight = example_weights(class_weights(experiment, labels, experiment.class_names), labels, classes)
     model = build_model(experiment)
     compile_model(model, experiment, train_samples=train_size)
     runner = epoch_runner(model, x, targets(labels, experiment, classes), sample_weight, x_val,

@@ -118,6 +118,13 @@ def class_weights(experiment: Experiment, y_train: np.ndarray, class_names: tupl
     return weights
 
 
+def example_weights(weights: dict[int, float] | None, labels: np.ndarray, classes: int) -> np.ndarray | None:
+    """Each example's weight in the loss, its class's (:func:`class_weights`); None without them."""
+    if weights is None:
+        return None
+    return np.array([weights[c] for c in range(classes)], dtype=np.float32)[labels]
+
+
 def targets(labels: np.ndarray, experiment: Experiment, classes: int) -> np.ndarray:
     """Labels in the form the loss expects: one-hot, a column of floats, or class indices."""
     loss = experiment["training"]["loss"]
@@ -243,7 +250,7 @@ def train(
     weights = class_weights(experiment, data.y_train, data.class_names)
     runner = epoch_runner(
         model, data.x_train, targets(data.y_train, experiment, classes),
-        None if weights is None else np.array([weights[c] for c in range(classes)], dtype=np.float32)[data.y_train],
+        example_weights(weights, data.y_train, classes),
         data.x_val, targets(data.y_val, experiment, classes),
         batch_size=training["batch_size"], steps_per_call=training["steps_per_execution"],
         divide_by=data.train_divisor,
