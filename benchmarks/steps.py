@@ -10,10 +10,14 @@ order comes from (seed, epoch)), on a permuted copy of the training arrays, with
 ``steps_per_execution`` batches per compiled call (one on PyTorch), then the validation pass.
 On TensorFlow two more ways time the same loop with the optimizer's update compiled with XLA
 (``compile_update=True``) and with Keras' own update (``False``), whatever the model's size
-("after" compiles it from ``COMPILED_UPDATE_MIN_WEIGHTS`` weights). All train the experiment's own model (its builder, compile, batch size, class weights, precision
-``auto``) on random inputs of its input shape (the arithmetic does not depend on the pixels),
-``--examples`` training and a tenth as many validation examples, one epoch per timing, after a
-warm-up epoch each (tracing, compiling). Timings come in pairs whose order alternates, so that
+("after" compiles it from ``COMPILED_UPDATE_MIN_WEIGHTS`` weights). Where the experiment's
+features are its pixels scaled, two more ways train on uint8 pixels, as the lab does, each batch
+turned into features on the device by a division (``pixels_divided``) or through a table of the
+256 values (``pixels_looked_up``), both whatever the backend's runner does by default
+(TensorFlow and PyTorch divide, JAX looks up). All train the experiment's own model (its
+builder, compile, batch size, class weights, precision ``auto``) on random inputs of its input
+shape (the arithmetic does not depend on the pixels), ``--examples`` training and a tenth as
+many validation examples, one epoch per timing, after a warm-up epoch each (tracing, compiling). Timings come in pairs whose order alternates, so that
 the machine's drift cancels: a ratio is the median over pairs of before / after seconds.
 Each backend runs in a fresh process (Keras loads one). Results: ``results/steps.json``
 (``--output``), and a Markdown table on stdout. Timings are never asserted in tests.
@@ -30,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from shallowdeep.storage import write_json
@@ -46,6 +51,7 @@ def worker(presets: list[str], examples: int, pairs: int) -> list[dict]:
     from shallowdeep.backend import keras, resolve_precision, set_random_seed
     from shallowdeep.epochs import epoch_runner
     from shallowdeep.experiments import load_experiment
+    from shallowdeep.prepare import training_divisor
     from shallowdeep.training import build_model, class_weights, compile_model, epoch_plan, targets
 
     rows = []
@@ -77,24 +83,27 @@ def worker(presets: list[str], examples: int, pairs: int) -> list[dict]:
                              validation_data=(x_val, y_val), class_weight=weights, shuffle=False, verbose=0)
             epoch[0] += 1
 
+        def an_epoch(runner) -> Callable[[], None]:
+            def way() -> None:
+                runner.train_epoch(epoch_plan(examples, 0, epoch[0]))
+                runner.validate()
+            return way
+
         runner = epoch_runner(model(), x, y, per_example, x_val, y_val, batch_size=batch,
                               steps_per_call=training["steps_per_execution"])
-
-        def after() -> None:
-            runner.train_epoch(epoch_plan(examples, 0, epoch[0]))
-            runner.validate()
-
-        ways = {"before": before, "after": after}
+        ways = {"before": before, "after": an_epoch(runner)}
         if keras.backend.backend() == "tensorflow":  # the optimizer's update compiled, and Keras' own
             for label, compiled in (("after_compiled_update", True), ("after_own_update", False)):
-                other = epoch_runner(model(), x, y, per_example, x_val, y_val, batch_size=batch,
-                                     steps_per_call=training["steps_per_execution"], compile_update=compiled)
-
-                def way(other=other) -> None:
-                    other.train_epoch(epoch_plan(examples, 0, epoch[0]))
-                    other.validate()
-
-                ways[label] = way
+                ways[label] = an_epoch(epoch_runner(model(), x, y, per_example, x_val, y_val, batch_size=batch,
+                                                    steps_per_call=training["steps_per_execution"],
+                                                    compile_update=compiled))
+        divisor = training_divisor(experiment)
+        if divisor is not None:  # the lab's inputs: uint8 pixels, features made batch by batch
+            pixels = rng.integers(0, 256, x.shape, dtype=np.uint8)
+            for label, looks_up in (("pixels_divided", False), ("pixels_looked_up", True)):
+                forced = type(type(runner).__name__, (type(runner),), {"looks_up_pixels": looks_up})
+                ways[label] = an_epoch(forced(model(), pixels, y, per_example, x_val, y_val, batch_size=batch,
+                                              steps_per_call=training["steps_per_execution"], divide_by=divisor))
 
         def timed(call) -> float:
             started = time.perf_counter()
@@ -116,6 +125,9 @@ def worker(presets: list[str], examples: int, pairs: int) -> list[dict]:
             **({"speedup_of_compiled_update": statistics.median(
                 o / c for o, c in zip(seconds["after_own_update"], seconds["after_compiled_update"]))}
                if "after_own_update" in ways else {}),
+            **({"speedup_of_dividing": statistics.median(
+                lookup / divided for lookup, divided in zip(seconds["pixels_looked_up"], seconds["pixels_divided"]))}
+               if "pixels_divided" in ways else {}),
             "seconds": seconds,
         })
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "seconds"}), file=sys.stderr, flush=True)
@@ -161,13 +173,16 @@ def main() -> None:
     print(f"{cpu_name()}, {os.cpu_count()} cores; {arguments.examples} examples per epoch, "
           f"median of {arguments.pairs} pairs\n")
     print("| preset | backend | precision | batch | steps/s before | steps/s after | speed-up "
-          "| steps/s, update compiled | steps/s, Keras' own update | compiled update's speed-up |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| steps/s, update compiled | steps/s, Keras' own update | compiled update's speed-up "
+          "| steps/s, pixels divided | steps/s, pixels looked up | dividing's speed-up |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         own = (f"{row['steps_per_s_after_compiled_update']:.0f} | {row['steps_per_s_after_own_update']:.0f} | "
                f"{row['speedup_of_compiled_update']:.2f}x" if "speedup_of_compiled_update" in row else "- | - | -")
+        pixels = (f"{row['steps_per_s_pixels_divided']:.0f} | {row['steps_per_s_pixels_looked_up']:.0f} | "
+                  f"{row['speedup_of_dividing']:.2f}x" if "speedup_of_dividing" in row else "- | - | -")
         print(f"| {row['preset']} | {row['backend']} | {row['precision']} | {row['batch_size']} | "
-              f"{row['steps_per_s_before']:.0f} | {row['steps_per_s_after']:.0f} | {row['speedup']:.2f}x | {own} |")
+              f"{row['steps_per_s_before']:.0f} | {row['steps_per_s_after']:.0f} | {row['speedup']:.2f}x | {own} | {pixels} |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from shallowdeep.backend import keras, set_random_seed
-from shallowdeep.epochs import _blocks, compiled_optimizer_apply, epoch_runner, gather_batch, pixel_values, to_device
+from shallowdeep.epochs import _blocks, compiled_optimizer_apply, epoch_runner, gather_batch, to_device
 from shallowdeep.experiments import load_experiment
 from shallowdeep.memory import ALIGNMENT, aligned, aligned_empty
 from shallowdeep.training import build_model, class_weights, compile_model, epoch_plan, targets
@@ -147,11 +147,13 @@ def test_the_compiled_weight_update_is_the_optimizers_own_to_rounding(name):
 
 
 def test_uint8_pixels_become_numpys_float32_division_on_the_device_to_the_bit():
-    pixels = aligned(np.arange(256, dtype=np.uint8).reshape(64, 4))  # every value a pixel can take
-    labels = np.eye(2, dtype=np.float32)[np.arange(64) % 2]
-    indices = np.array([63, 0, 17, 40], dtype=np.int32)
-    x, y = to_device(pixels), to_device(labels)
-    batch_x, batch_y = gather_batch(x, y, None, indices, values=to_device(pixel_values(255.0)))
+    _, model, *_ = _model_and_data("raw-1", 64, "model.args.hidden=[4]")
+    pixels = aligned(np.arange(256 * 784, dtype=np.int64).astype(np.uint8).reshape(256, 784))  # every value
+    labels = np.eye(10, dtype=np.float32)[np.arange(256) % 10]
+    runner = epoch_runner(model, pixels, labels, None, pixels[:8] / np.float32(255), labels[:8], batch_size=64,
+                          steps_per_call=2, divide_by=255.0)
+    indices = np.array([255, 0, 17, 40], dtype=np.int32)
+    batch_x, batch_y = gather_batch(*runner.train_arrays[:2], None, indices, **runner.pixel_scale)
     assert keras.ops.convert_to_numpy(batch_x).dtype == np.float32
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(batch_x), pixels[indices] / np.float32(255))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(batch_y), labels[indices])

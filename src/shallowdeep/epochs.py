@@ -9,7 +9,7 @@ into the backend per batch. Here:
 - the training and validation arrays are placed on the device once per run (:func:`to_device`:
   the default device of the backend; on a CPU, PyTorch and TensorFlow read the NumPy array's
   memory in place), the training images as their uint8 pixels where the features are the pixels
-  scaled, each batch's pixels looked up to their float32 values (``divide_by``);
+  scaled, each batch's pixels divided on the device (``divide_by``);
 - the optimizer's update of the weights, on TensorFlow, is one XLA function (see
   :class:`_TensorFlowRunner`);
 - an epoch is a vector of indices (its order, drawn on the host from ``(seed, epoch)`` by the
@@ -92,18 +92,27 @@ def pixel_values(divide_by: float) -> np.ndarray:
     return np.arange(256, dtype=np.uint8) / np.float32(divide_by)
 
 
-def gather_batch(x, y, w, indices, partners=None, weights=None, values=None):
+def gather_batch(x, y, w, indices, partners=None, weights=None, *, divisor=None, values=None):
     """The batch at ``indices`` of the arrays ``x``, ``y`` (and sample weights ``w``), blended with
-    the examples at ``partners`` where mixup is on. Where ``values`` (:func:`pixel_values`) is
-    given, ``x`` holds uint8 pixels, each replaced by its value: looked up, not divided on the
-    device, so that the inputs are the prepared features to the bit (TensorFlow's graph
-    optimizer turns a division by a constant into a product with its reciprocal, which rounds
-    differently)."""
+    the examples at ``partners`` where mixup is on.
+
+    Where ``divisor`` (a float32 scalar on the device) or ``values`` (:func:`pixel_values`) is
+    given, ``x`` holds uint8 pixels, which become the prepared features to the bit: each divided
+    by ``divisor`` in float32, or looked up in ``values``. Which one is the backend's to choose
+    (:class:`EpochRunner`): XLA:CPU's division is not correctly rounded (JAX 0.10.2: 126 of the
+    256 values differ from NumPy's in the last bit), so JAX looks up; TensorFlow's gather of one
+    element at a time can be slow (2-core Xeon with AMX: raw-1's step 3.1 ms with the lookup, 2.4
+    dividing; 2-core AMD EPYC Zen 4: the same within noise, benchmarks/steps.py), so TensorFlow
+    and PyTorch divide. The divisor reaches a compiled function as an argument,
+    never as a constant: TensorFlow's graph optimizer turns a division by a constant into a
+    product with its reciprocal, which rounds differently."""
     take = keras.ops.take
 
     def inputs(at):
         pixels = take(x, at, axis=0)
-        return pixels if values is None else take(values, keras.ops.cast(pixels, "int32"), axis=0)
+        if values is not None:
+            return take(values, keras.ops.cast(pixels, "int32"), axis=0)
+        return pixels if divisor is None else keras.ops.divide(keras.ops.cast(pixels, "float32"), divisor)
 
     batch_x, batch_y = inputs(indices), take(y, indices, axis=0)
     if partners is not None:
@@ -120,8 +129,12 @@ class EpochRunner:
     ``sample_weight`` (one per training example, from class weights) may be None. ``progress`` of
     :meth:`train_epoch` is called with the number of batches done after each compiled call.
     With ``divide_by``, ``x_train`` holds uint8 pixels, which each batch turns into ``pixel /
-    divide_by`` on the device (:func:`gather_batch`, :class:`shallowdeep.prepare.PreparedData`).
+    divide_by`` on the device (:func:`gather_batch`, :class:`shallowdeep.prepare.PreparedData`),
+    dividing or, where the backend's division is not NumPy's (``looks_up_pixels``), looking up.
     """
+
+    #: Pixels become features through a table of their 256 values rather than a division.
+    looks_up_pixels = False
 
     def __init__(self, model: keras.Model, x_train: np.ndarray, y_train: np.ndarray,
                  sample_weight: np.ndarray | None, x_val: np.ndarray, y_val: np.ndarray, *,
@@ -129,7 +142,11 @@ class EpochRunner:
         self.model = model
         self.batch_size = batch_size
         self.steps_per_call = steps_per_call
-        self.values = None if divide_by is None else to_device(pixel_values(divide_by))
+        #: How :func:`gather_batch` turns the training pixels into features: ``divisor`` or ``values``.
+        self.pixel_scale = {}
+        if divide_by is not None:
+            self.pixel_scale = ({"values": to_device(pixel_values(divide_by))} if self.looks_up_pixels
+                                else {"divisor": to_device(np.asarray(divide_by, dtype=np.float32))})
         self.train_size, self.val_size = len(x_train), len(x_val)
         #: Seconds spent in training and validation passes, from their first call until their
         #: results are read back (which waits for the device): the compiled steps, and on PyTorch
@@ -241,19 +258,23 @@ class _TensorFlowRunner(EpochRunner):
             tf.while_loop(lambda i: i < count, body, [tf.constant(0)])
 
         @tf.autograph.experimental.do_not_convert
-        def train(indices, partners=None, weights=None):
+        def train(indices, divisor, partners=None, weights=None):
             loop(train_step, lambda i: gather_batch(*self.train_arrays, indices[i],
                                                None if partners is None else partners[i],
-                                               None if weights is None else weights[i], self.values),
+                                               None if weights is None else weights[i],
+                                               **({"divisor": divisor} if self.pixel_scale else {})),
                  tf.shape(indices)[0])
 
         @tf.autograph.experimental.do_not_convert
         def test(indices):
             loop(test_step, lambda i: gather_batch(*self.val_arrays, indices[i]), tf.shape(indices)[0])
 
-        matrix = tf.TensorSpec([None, None], tf.int32)
-        self._train_plain = tf.function(train, input_signature=[matrix])
-        self._train_mixed = tf.function(train, input_signature=[matrix, matrix, tf.TensorSpec([None, None], tf.float32)])
+        # The divisor is an argument: a captured scalar would be a constant in the graph (above).
+        matrix, scalar = tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([], tf.float32)
+        self._train_plain = tf.function(train, input_signature=[matrix, scalar])
+        self._train_mixed = tf.function(train, input_signature=[matrix, scalar, matrix,
+                                                                tf.TensorSpec([None, None], tf.float32)])
+        self._divisor_argument = self.pixel_scale.get("divisor", tf.constant(1.0))
         self._test = tf.function(test, input_signature=[matrix])
 
     def _train_call(self, indices, partners, weights):
@@ -264,9 +285,9 @@ class _TensorFlowRunner(EpochRunner):
             optimizer.apply = self._compiled_apply
         try:
             if partners is None:
-                self._train_plain(indices)
+                self._train_plain(indices, self._divisor_argument)
             else:
-                self._train_mixed(indices, partners, weights)
+                self._train_mixed(indices, self._divisor_argument, partners, weights)
         finally:
             optimizer.__dict__.pop("apply", None)
 
@@ -301,7 +322,10 @@ class _JaxRunner(EpochRunner):
     called one by one, jax-ml/jax#12868; cnn-1 trained 14 times slower), and JAX's asynchronous
     dispatch already hides the per-call cost there. Either way the state (weights, optimizer,
     metrics, random generators) stays on the device for a whole pass and goes back into the
-    model's variables after it."""
+    model's variables after it. Pixels are looked up (XLA's division rounds differently from
+    NumPy's, :func:`gather_batch`), the table passed to each call as an argument."""
+
+    looks_up_pixels = True
 
     def __init__(self, *args, loop_on_device: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -310,8 +334,8 @@ class _JaxRunner(EpochRunner):
         model = self.model
         self.loop_on_device = jax.default_backend() != "cpu" if loop_on_device is None else loop_on_device
 
-        def train_one(state, arrays, indices, partners, weights):
-            return model.train_step(state, gather_batch(*arrays, indices, partners, weights, self.values))[1]
+        def train_one(state, arrays, values, indices, partners, weights):
+            return model.train_step(state, gather_batch(*arrays, indices, partners, weights, values=values))[1]
 
         def test_one(state, arrays, indices):
             return model.test_step(state, gather_batch(*arrays, indices))[1]
@@ -319,10 +343,10 @@ class _JaxRunner(EpochRunner):
         self._train_one = jax.jit(train_one, donate_argnums=0)
         self._test_one = jax.jit(test_one, donate_argnums=0)
 
-        def train(state, arrays, indices, partners, weights, count):
+        def train(state, arrays, values, indices, partners, weights, count):
             def body(i, state):
                 batch = gather_batch(*arrays, indices[i], None if partners is None else partners[i],
-                                None if weights is None else weights[i], self.values)
+                                None if weights is None else weights[i], values=values)
                 return model.train_step(state, batch)[1]
             return jax.lax.fori_loop(0, count, body, state)
 
@@ -333,6 +357,7 @@ class _JaxRunner(EpochRunner):
 
         self._train = jax.jit(train, donate_argnums=0)
         self._test = jax.jit(test, donate_argnums=0)
+        self._values = self.pixel_scale.get("values")
         self._variables: list[list] = []
         self._state: tuple = ()
 
@@ -356,11 +381,11 @@ class _JaxRunner(EpochRunner):
 
     def _train_call(self, indices, partners, weights):
         if self.loop_on_device:
-            self._state = self._train(self._state, self.train_arrays, self._pad(indices), self._pad(partners),
-                                      self._pad(weights), np.int32(len(indices)))
+            self._state = self._train(self._state, self.train_arrays, self._values, self._pad(indices),
+                                      self._pad(partners), self._pad(weights), np.int32(len(indices)))
             return
         for i in range(len(indices)):
-            self._state = self._train_one(self._state, self.train_arrays, indices[i],
+            self._state = self._train_one(self._state, self.train_arrays, self._values, indices[i],
                                           None if partners is None else partners[i],
                                           None if weights is None else weights[i])
 
@@ -393,7 +418,7 @@ class _TorchRunner(EpochRunner):
         indices, partners, weights = (self._on_device(values) for values in (indices, partners, weights))
         for i in range(len(indices)):
             self.model.train_step(gather_batch(*self.train_arrays, indices[i], None if partners is None else partners[i],
-                                          None if weights is None else weights[i], self.values))
+                                          None if weights is None else weights[i], **self.pixel_scale))
 
     def _test_call(self, indices):
         self.model.eval()
