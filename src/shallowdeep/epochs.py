@@ -103,9 +103,9 @@ def gather_batch(x, y, w, indices, partners=None, weights=None, *, divisor=None,
     256 values differ from NumPy's in the last bit), so JAX looks up; TensorFlow's gather of one
     element at a time can be slow (2-core Xeon with AMX: raw-1's step 3.1 ms with the lookup, 2.4
     dividing; 2-core AMD EPYC Zen 4: the same within noise, benchmarks/steps.py), so TensorFlow
-    and PyTorch divide. The divisor reaches a compiled function as an argument,
-    never as a constant: TensorFlow's graph optimizer turns a division by a constant into a
-    product with its reciprocal, which rounds differently."""
+    and PyTorch divide. The divisor reaches a compiled function as an argument, never as a
+    constant: TensorFlow's graph optimizer turns a division by a constant into a product with its
+    reciprocal, which rounds differently."""
     take = keras.ops.take
 
     def inputs(at):
