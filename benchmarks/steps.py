@@ -17,8 +17,9 @@ turned into features on the device by a division (``pixels_divided``) or through
 (TensorFlow and PyTorch divide, JAX looks up). All train the experiment's own model (its
 builder, compile, batch size, class weights, precision ``auto``) on random inputs of its input
 shape (the arithmetic does not depend on the pixels), ``--examples`` training and a tenth as
-many validation examples, one epoch per timing, after a warm-up epoch each (tracing, compiling). Timings come in pairs whose order alternates, so that
-the machine's drift cancels: a ratio is the median over pairs of before / after seconds.
+many validation examples, one epoch per timing, after a warm-up epoch each (tracing,
+compiling). Timings come in pairs whose order alternates, so that the machine's drift cancels:
+a ratio is the median over pairs of before / after seconds.
 Each backend runs in a fresh process (Keras loads one). Results: ``results/steps.json``
 (``--output``), and a Markdown table on stdout. Timings are never asserted in tests.
 """
@@ -83,10 +84,10 @@ def worker(presets: list[str], examples: int, pairs: int) -> list[dict]:
                              validation_data=(x_val, y_val), class_weight=weights, shuffle=False, verbose=0)
             epoch[0] += 1
 
-        def an_epoch(runner) -> Callable[[], None]:
+        def an_epoch(loop) -> Callable[[], None]:
             def way() -> None:
-                runner.train_epoch(epoch_plan(examples, 0, epoch[0]))
-                runner.validate()
+                loop.train_epoch(epoch_plan(examples, 0, epoch[0]))
+                loop.validate()
             return way
 
         runner = epoch_runner(model(), x, y, per_example, x_val, y_val, batch_size=batch,
