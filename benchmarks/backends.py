@@ -99,15 +99,9 @@ def _other_load() -> str:
 
 
 def _cpu() -> dict:
-    from shallowdeep.backend import cpu_name
+    from shallowdeep.backend import cpu_features, cpu_name
 
-    flags = set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    shown = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
-    return {"name": cpu_name(), "flags": shown, "cores": os.cpu_count()}
+    return {"name": cpu_name(), "flags": cpu_features(), "cores": os.cpu_count()}
 
 
 def markdown(result: dict) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from shallowdeep.backend import cpu_name, current_device, keras
+from shallowdeep.backend import cpu_features, cpu_name, keras
 from shallowdeep.data import load_mnist
 from shallowdeep.experiments import load_experiment, suite_members
 from shallowdeep.explorer import BackgroundServer, create_app, find_runs
@@ -72,10 +72,6 @@ def post(url: str, body: bytes) -> None:
     request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "image/png"})
     with urllib.request.urlopen(request, timeout=30) as response:
         response.read()
-
-
-def cpu_flags() -> list[str]:
-    return sorted(flag for flag in current_device().cpu_flags if flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16"))
 
 
 def main() -> None:
@@ -121,7 +117,7 @@ def main() -> None:
     rows = [{"way": name, "median_ms": statistics.median(values),
              "p90_ms": float(np.percentile(values, 90)), "runs": len(models)} for name, values in times.items()]
     eager = rows[0]["median_ms"]
-    machine = {"cpu": cpu_name(), "flags": cpu_flags(), "cores": len(os.sched_getaffinity(0)),
+    machine = {"cpu": cpu_name(), "flags": cpu_features(), "cores": len(os.sched_getaffinity(0)),
                "backend": keras.backend.backend(), "keras": keras.__version__, "python": platform.python_version()}
     print(f"{len(models)} MNIST runs ({', '.join(names)}), precision {', '.join(precisions)}; "
           f"start-up {startup_s:.1f} s")

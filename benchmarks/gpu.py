@@ -59,6 +59,7 @@ def worker(out: Path, experiments: list[str] | None, data_dir: str | None, quick
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {"backend": machine["backend"], "version": machine[machine["backend"]], "keras": machine["keras"],
             "precision": machine["precision"], "device": current_device().name, "cpu": machine["cpu"],
+            "cpu_features": machine["cpu_features"],
             "seconds": result.seconds, "peak_rss_gib": peak_kib / 2**20,
             "phase_seconds": result.phase_seconds, "experiments": rows}
 

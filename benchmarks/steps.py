@@ -149,7 +149,7 @@ def main() -> None:
         print(json.dumps(worker(arguments.presets, arguments.examples, arguments.pairs)))
         return
 
-    from shallowdeep.backend import cpu_name  # after the workers' choice of backend: this one is the default
+    from shallowdeep.backend import cpu_features, cpu_name  # after the workers' choice of backend: the default
     from shallowdeep.version import __version__
 
     started = time.perf_counter()
@@ -168,10 +168,10 @@ def main() -> None:
         except importlib.metadata.PackageNotFoundError:
             continue
     result = {"command": " ".join(["python", "benchmarks/steps.py", *sys.argv[1:]]), "shallowdeep": __version__,
-              "cpu": cpu_name(), "cpu_count": os.cpu_count(), "versions": versions,
+              "cpu": cpu_name(), "cpu_features": cpu_features(), "cpu_count": os.cpu_count(), "versions": versions,
               "seconds": time.perf_counter() - started, "rows": rows}
     write_json(RESULTS / arguments.output, result)
-    print(f"{cpu_name()}, {os.cpu_count()} cores; {arguments.examples} examples per epoch, "
+    print(f"{cpu_name()} ({', '.join(cpu_features()).upper()}), {os.cpu_count()} cores; {arguments.examples} examples per epoch, "
           f"median of {arguments.pairs} pairs\n")
     print("| preset | backend | precision | batch | steps/s before | steps/s after | speed-up "
           "| steps/s, update compiled | steps/s, Keras' own update | compiled update's speed-up "

@@ -47,8 +47,10 @@ def test_a_report_from_runs_trains_nothing_and_reads_no_dataset(run, tmp_path, m
     markdown, html = sd.report([run.path], tmp_path / "out", lang="fr")
     text = markdown.read_text()
     assert "## Q2. Les expériences MNIST" in text and "| raw-1 | repris | 407\u202f050 |" in text
-    environment = run.environment  # the report says where each model was trained
-    where = environment["cpu"] if environment["device"] == "cpu" else environment["device"]
+    environment = run.environment  # the report says where each model was trained, and what the CPU computes with
+    features = ", ".join(feature.upper() for feature in environment["cpu_features"])
+    cpu = f"{environment['cpu']} ({features})" if features else environment["cpu"]
+    where = cpu if environment["device"] == "cpu" else environment["device"]
     assert f"| Entraîné sur (matériel, moteur) | {where}, {environment['backend']}: raw-1 |" in text
     assert html.read_text().startswith("<!DOCTYPE html>")
     assert not (tmp_path / "no-data-here").exists()

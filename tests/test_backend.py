@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from shallowdeep.backend import (
-    BackendError, Device, choose_backend, choose_precision, current_device, environment, keras, resolve_precision,
+    BackendError, Device, choose_backend, choose_precision, cpu_features, current_device, environment, keras,
+    resolve_precision,
 )
 from shallowdeep.experiments import load_experiment
 from shallowdeep.runs import describe_compiled_model
@@ -48,6 +49,15 @@ def test_a_run_records_the_precision_it_used_and_why():
     assert recorded["precision"] in ("bf16", "fp32", "fp16") and recorded["precision_reason"]
     assert recorded["cpu"] and recorded["device"] in ("cpu", current_device().name)
     assert environment(resolve_precision("fp32"))["precision_reason"] == "asked for in the experiment"
+
+
+def test_a_run_records_the_instruction_sets_that_set_its_cpu_s_speed_beside_the_cpu_s_name(monkeypatch):
+    # lscpu names a Zen 3 and a Zen 4 alike, "AMD EPYC": only their instruction sets tell them apart.
+    assert cpu_features(ZEN4) == ["avx2", "avx512f", "avx512_bf16"]
+    assert cpu_features(ZEN3) == ["avx2"] and cpu_features(frozenset()) == []
+    assert environment(resolve_precision("fp32"))["cpu_features"] == cpu_features()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # how an AVX2-only CPU is emulated on a newer one
+    assert environment(resolve_precision("fp32"))["onednn_max_cpu_isa"] == "AVX2"
 
 
 @pytest.mark.parametrize(("asked", "configured", "installed", "expected"), [

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from shallowdeep import estimates, lab
+from shallowdeep import backend, estimates, lab
 from shallowdeep.estimates import Progress, minutes, probe, remember, remembered, split_sizes
 from shallowdeep.experiments import load_experiment
 
@@ -76,6 +76,15 @@ def test_a_run_s_timings_forecast_the_same_experiment_on_the_same_machine_and_ve
     machine = estimates.environment
     monkeypatch.setattr(estimates, "environment", lambda precision: {**machine(precision), "keras": "99.0"})
     assert remembered(experiment) is None  # another version computes at another speed
+
+
+def test_timings_are_not_shared_by_cpus_of_one_name_with_other_instruction_sets(empty_cache, monkeypatch):
+    experiment = load_experiment("raw-1", epochs=4)
+    remember(experiment, [1.0, 1.0], seconds=3.0)
+    assert remembered(experiment) is not None
+    other = frozenset() if backend.cpu_features() else frozenset({"avx2"})
+    monkeypatch.setattr(backend, "_cpu_flags", lambda: other)  # the same "AMD EPYC", another generation
+    assert remembered(experiment) is None
 
 
 def test_the_lab_forecasts_from_earlier_runs_without_a_probe(empty_cache, tmp_path, monkeypatch, capsys):

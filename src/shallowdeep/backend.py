@@ -328,6 +328,17 @@ def _version(distributions: tuple[str, ...]) -> str | None:
     return None
 
 
+#: The instruction sets that set how fast a CPU trains, recorded beside its name, which does not
+#: tell them apart (lscpu's "AMD EPYC" is a Zen 3 with AVX2 alone or a Zen 4 with AVX512_BF16).
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_features(flags: frozenset[str] | None = None) -> list[str]:
+    """Which of :data:`SPEED_FLAGS` this CPU has (``/proc/cpuinfo``; ``flags`` instead where given)."""
+    flags = _cpu_flags() if flags is None else flags
+    return [flag for flag in SPEED_FLAGS if flag in flags]
+
+
 def cpu_name() -> str:
     """The processor's model name as the OS reports it (``lscpu``'s "Model name")."""
     try:
@@ -340,7 +351,8 @@ def cpu_name() -> str:
 
 
 def environment(precision: Precision) -> dict[str, Any]:
-    """What a reader needs to reproduce a run: versions, backend, device, precision and why, CPU."""
+    """What a reader needs to reproduce a run: versions, backend, device, precision and why, CPU
+    (its name, the instruction sets that set its speed, oneDNN's cap on them)."""
     import numpy
 
     from shallowdeep.version import __version__
@@ -359,10 +371,12 @@ def environment(precision: Precision) -> dict[str, Any]:
         "device": device.name if device.kind == "gpu" else "cpu",
         "platform": platform.platform(),
         "cpu": cpu_name(),
+        "cpu_features": cpu_features(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "cpu_count": os.cpu_count(),
     }
 
 
 __all__ = ["BACKEND_EXTRAS", "BackendError", "DTYPE_POLICIES", "Device", "Precision", "choose_backend",
-           "choose_precision", "cpu_name", "current_device", "set_random_seed", "steps_per_call",
+           "choose_precision", "cpu_features", "cpu_name", "current_device", "set_random_seed", "steps_per_call",
            "environment", "keras", "resolve_precision"]

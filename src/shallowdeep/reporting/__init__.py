@@ -47,7 +47,7 @@ def _reproduction(document: Document, write: Writer, records: list[RunRecord], s
     precisions = sorted({_precision_text(r.run.environment) for r in done})
     seeds = sorted({r.experiment["training"]["seed"] for r in done})
     document.table(["", ""], [
-        [write("repro_machine"), write("repro_cores", cpu=environment.get("cpu", "?"),
+        [write("repro_machine"), write("repro_cores", cpu=_cpu_text(environment),
                                        cores=environment.get("cpu_count", "?"))],
         [write("repro_versions"), f"{versions}; backend {backend}"],
         [write("repro_trained_on"), _trained_on(done) or "–"],
@@ -65,9 +65,17 @@ def _trained_on(done: list[RunRecord]) -> str:
     for record in done:
         environment = record.run.environment
         device = environment["device"]
-        where = environment.get("cpu", "?") if device == "cpu" else device
+        where = _cpu_text(environment) if device == "cpu" else device
         places.setdefault(f"{where}, {environment.get('backend', '?')}", []).append(record.name)
     return "; ".join(f"{place}: {', '.join(names)}" for place, names in places.items())
+
+
+def _cpu_text(environment: dict) -> str:
+    """The CPU's name, and the instruction sets that set its speed where the run recorded them
+    (a name such as "AMD EPYC" does not tell an AVX2-only CPU from one with AVX512_BF16)."""
+    features = environment.get("cpu_features")
+    cpu = environment.get("cpu", "?")
+    return f"{cpu} ({', '.join(feature.upper() for feature in features)})" if features else cpu
 
 
 def _precision_text(environment: dict) -> str:
