@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -63,7 +66,21 @@ def _array_cut_short(data: bytes) -> bytes:
     return data[:len(data) // 2]
 
 
-@pytest.mark.parametrize("damage", [_flipped_in_the_middle, _array_cut_short])
+def _fewer_values_than_its_header_says(data: bytes) -> bytes:
+    """A whole zip whose array's header promises 2000 values, and 1000 follow."""
+    with zipfile.ZipFile(io.BytesIO(data)) as original:
+        members = {name: original.read(name) for name in original.namelist()}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (2000,)})
+    members["values.npy"] = header.getvalue() + np.arange(1000, dtype=np.float32).tobytes()
+    rewritten = io.BytesIO()
+    with zipfile.ZipFile(rewritten, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return rewritten.getvalue()
+
+
+@pytest.mark.parametrize("damage", [_flipped_in_the_middle, _array_cut_short, _fewer_values_than_its_header_says])
 def test_a_corrupt_entry_is_recomputed_and_replaced(damage):
     compute = Counter()
     cached_arrays("demo", KEY, compute)
