@@ -4,6 +4,7 @@ both pure functions, checked with descriptions of machines and environments."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -58,6 +59,22 @@ def test_a_run_records_the_instruction_sets_that_set_its_cpu_s_speed_beside_the_
     assert environment(resolve_precision("fp32"))["cpu_features"] == cpu_features()
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # how an AVX2-only CPU is emulated on a newer one
     assert environment(resolve_precision("fp32"))["onednn_max_cpu_isa"] == "AVX2"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
+@pytest.mark.parametrize(("setting", "expected"), [(None, True), ("0", False)])
+def test_tensorflow_computes_through_onednn_on_every_cpu_unless_the_user_says_otherwise(setting, expected):
+    # TensorFlow's own default is oneDNN only on CPUs with AVX512_VNNI, AVX512_BF16 or AMX: an
+    # AVX2-only AMD Zen 3 would train its convolutions through Eigen, 2-2.5x slower.
+    environment = {name: value for name, value in os.environ.items() if name != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        environment["TF_ENABLE_ONEDNN_OPTS"] = setting
+    done = subprocess.run([sys.executable, "-c", "import json; from shallowdeep.backend import environment, "
+                           "resolve_precision; print(json.dumps(environment(resolve_precision('fp32'))))"],
+                          env={**environment, "KERAS_BACKEND": "tensorflow"}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1])["tensorflow_onednn"] is expected
 
 
 @pytest.mark.parametrize(("asked", "configured", "installed", "expected"), [

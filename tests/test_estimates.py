@@ -87,6 +87,16 @@ def test_timings_are_not_shared_by_cpus_of_one_name_with_other_instruction_sets(
     assert remembered(experiment) is None
 
 
+def test_timings_taken_with_tensorflow_s_onednn_operations_off_do_not_forecast_them_on(empty_cache, monkeypatch):
+    # On an AVX2-only CPU TensorFlow trains a CNN 2-2.5x slower through Eigen than through oneDNN.
+    experiment = load_experiment("raw-1", epochs=4)
+    remember(experiment, [1.0, 1.0], seconds=3.0)
+    assert remembered(experiment) is not None
+    other = not backend.tensorflow_uses_onednn()  # on another backend (None): "TensorFlow's" setting differs
+    monkeypatch.setattr(backend, "tensorflow_uses_onednn", lambda: other)
+    assert remembered(experiment) is None
+
+
 def test_the_lab_forecasts_from_earlier_runs_without_a_probe(empty_cache, tmp_path, monkeypatch, capsys):
     experiments = [load_experiment("raw-1", epochs=10), load_experiment("hog-1", epochs=10)]
     for experiment in experiments:

@@ -114,6 +114,12 @@ def _import_keras(backend: str):
     os.environ["KERAS_BACKEND"] = backend
     # Keras loads TensorFlow on the other backends too, where it is installed (set_random_seed).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules:
+        # TensorFlow runs its convolutions and matrix products through oneDNN by default only on CPUs
+        # with AVX512_VNNI, AVX512_BF16 or AMX; elsewhere, an AVX2-only AMD Zen 3 say, through Eigen,
+        # which trained cnn-3 2.4x slower on a 2-core AMD EPYC Zen 3 (benchmarks/onednn.py).
+        # A user's own TF_ENABLE_ONEDNN_OPTS wins; a run records which it was (environment).
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     if backend != "tensorflow":
         import keras
 
@@ -350,9 +356,22 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def tensorflow_uses_onednn() -> bool | None:
+    """Whether TensorFlow runs its CPU operations through oneDNN (``TF_ENABLE_ONEDNN_OPTS`` as it
+    read it on import, else its default for this CPU); ``None`` on the other backends."""
+    if tensorflow is None:
+        return None
+    try:  # TensorFlow's own answer; no public API asks it
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def environment(precision: Precision) -> dict[str, Any]:
     """What a reader needs to reproduce a run: versions, backend, device, precision and why, CPU
-    (its name, the instruction sets that set its speed, oneDNN's cap on them)."""
+    (its name, the instruction sets that set its speed, oneDNN's cap on them, whether TensorFlow
+    computes through oneDNN)."""
     import numpy
 
     from shallowdeep.version import __version__
@@ -373,10 +392,11 @@ def environment(precision: Precision) -> dict[str, Any]:
         "cpu": cpu_name(),
         "cpu_features": cpu_features(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "tensorflow_onednn": tensorflow_uses_onednn(),
         "cpu_count": os.cpu_count(),
     }
 
 
 __all__ = ["BACKEND_EXTRAS", "BackendError", "DTYPE_POLICIES", "Device", "Precision", "choose_backend",
            "choose_precision", "cpu_features", "cpu_name", "current_device", "set_random_seed", "steps_per_call",
-           "environment", "keras", "resolve_precision"]
+           "environment", "keras", "resolve_precision", "tensorflow_uses_onednn"]
