@@ -86,7 +86,7 @@ def test_batch_norm_re_estimated_normalises_the_new_images_to_zero_mean_and_unit
 @pytest.fixture(scope="module")
 def screener(quick_best_lab) -> Run:
     """xray-best as `shallowdeep lab --quick --suite best` trains it on the real chest X-rays (one
-    epoch on 400 images at 64 x 64), which the session trains once for the lab's tests too."""
+    epoch on 1,200 images at 64 x 64), which the session trains once for the lab's tests too."""
     _, result = quick_best_lab
     return next(record.run for record in result.records if record.name == "xray-best")
 
