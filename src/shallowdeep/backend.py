@@ -8,7 +8,9 @@ installed. The pip extras ``cpu``, ``gpu``, ``torch`` and ``jax`` install one.
 
 TensorFlow's C++ runtime prints start-up notices (oneDNN, CPU features) straight to the process's
 stderr while it loads, before any log level applies; they are hidden here unless
-``SHALLOWDEEP_TF_LOGS=1``. ``TF_CPP_MIN_LOG_LEVEL`` set by the user wins.
+``SHALLOWDEEP_TF_LOGS=1``. ``TF_CPP_MIN_LOG_LEVEL`` set by the user wins, as does
+``TF_ENABLE_ONEDNN_OPTS``, which is otherwise 1: TensorFlow computes through oneDNN on every CPU,
+not only on those its own default picks.
 """
 
 from __future__ import annotations
