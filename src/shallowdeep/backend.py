@@ -119,7 +119,7 @@ def _import_keras(backend: str):
     if "tensorflow" not in sys.modules:
         # TensorFlow runs its convolutions and matrix products through oneDNN by default only on CPUs
         # with AVX512_VNNI, AVX512_BF16 or AMX; elsewhere, an AVX2-only AMD Zen 3 say, through Eigen,
-        # which trained cnn-3 2.4x slower on a 2-core AMD EPYC Zen 3 (benchmarks/onednn.py).
+        # which trained the CNNs 1.7-3.1x slower on a 2-core AMD EPYC Zen 3 (benchmarks/onednn.py).
         # A user's own TF_ENABLE_ONEDNN_OPTS wins; a run records which it was (environment).
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     if backend != "tensorflow":
