@@ -61,7 +61,8 @@ def test_a_run_records_the_instruction_sets_that_set_its_cpu_s_speed_beside_the_
     assert environment(resolve_precision("fp32"))["onednn_max_cpu_isa"] == "AVX2"
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's setting: its own run tests it")
+@pytest.mark.slow  # a TensorFlow started in a subprocess: not again in the PyTorch rerun below
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 @pytest.mark.parametrize(("setting", "expected"), [(None, True), ("0", False)])
 def test_tensorflow_computes_through_onednn_on_every_cpu_unless_the_user_says_otherwise(setting, expected):
     # TensorFlow's own default is oneDNN only on CPUs with AVX512_VNNI, AVX512_BF16 or AMX: an
