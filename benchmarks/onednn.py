@@ -11,7 +11,7 @@ changes: each preset's own model (its builder, batch size, precision ``auto``) t
 lab's epoch loop on random inputs, a warm-up epoch then a timed one (``primitives.py``'s worker),
 in a fresh process with ``TF_ENABLE_ONEDNN_OPTS=0`` and another with ``1``, the two in pairs whose
 order alternates so that the machine's drift cancels; the ratio is the median over pairs of
-off / on. On a CPU where TensorFlow's default is already on, both ways differ only by the setting.
+off / on. On a CPU where TensorFlow's default is already on, "off" shows what that default is worth.
 
 Results: ``results/onednn.json`` (``--output``), with the CPU's name and instruction sets, and a
 Markdown table on stdout. Never asserted in tests.
