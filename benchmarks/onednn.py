@@ -27,9 +27,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shallowdeep.storage import write_json
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from primitives import write_results  # noqa: E402
+
 PRIMITIVES = Path(__file__).resolve().parent / "primitives.py"
 SEED_PRESETS = ("raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3", "cnn-1", "cnn-2", "cnn-3", "xray-1")
 
@@ -62,7 +63,7 @@ def main() -> None:
     parser.add_argument("--output", default="onednn.json", help="file name under benchmarks/results")
     arguments = parser.parse_args()
 
-    from shallowdeep.backend import cpu_features, cpu_name, environment, resolve_precision
+    from shallowdeep.backend import resolve_precision
 
     rows = []
     for name in arguments.presets:
@@ -76,10 +77,7 @@ def main() -> None:
         rows.append({"preset": name, "steps": steps, "off_ms": [1000 * s for s in off], "on_ms": [1000 * s for s in on],
                      "speedup": statistics.median(ratios), "speedup_range": [ratios[0], ratios[-1]]})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    machine = f"{cpu_name()} ({', '.join(cpu_features()).upper()}), {os.cpu_count()} cores"
-    write_json(RESULTS / arguments.output, {
-        "command": " ".join(["python", "benchmarks/onednn.py", *sys.argv[1:]]), "machine": machine,
-        "environment": environment(resolve_precision("auto")), "pairs": arguments.pairs, "rows": rows})
+    machine = write_results("onednn.py", arguments.output, pairs=arguments.pairs, rows=rows)
     print(f"{machine}, precision {resolve_precision('auto').name}; milliseconds per training step "
           f"(median of {arguments.pairs} fresh processes each way)\n")
     print("| preset | CPU | oneDNN off | oneDNN on | off / on (min-max) |")

@@ -90,6 +90,17 @@ def primitive_times(output: str, steps: int) -> list[dict]:
     return sorted(rows, key=lambda row: -row["ms_per_step"])
 
 
+def write_results(script: str, output: str, **fields) -> str:
+    """``results/<output>``: the command, the machine and its environment, then ``fields``. Returns
+    the machine as the tables name it: the CPU, the instruction sets that set its speed, its cores."""
+    from shallowdeep.backend import cpu_features, cpu_name, environment, resolve_precision
+
+    machine = f"{cpu_name()} ({', '.join(cpu_features()).upper()}), {os.cpu_count()} cores"
+    write_json(RESULTS / output, {"command": " ".join(["python", f"benchmarks/{script}", *sys.argv[1:]]),
+                                  "machine": machine, "environment": environment(resolve_precision("auto")), **fields})
+    return machine
+
+
 def _run(name: str, steps: int, verbose: bool) -> subprocess.CompletedProcess:
     environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "ONEDNN_VERBOSE": "1" if verbose else "0"}
     done = subprocess.run([sys.executable, __file__, "--worker", name, "--steps", str(steps)], env=environment,
@@ -111,7 +122,7 @@ def main() -> None:
         print(json.dumps({"seconds_per_step": worker(arguments.worker, arguments.steps)}))
         return
 
-    from shallowdeep.backend import cpu_features, cpu_name, environment, resolve_precision
+    from shallowdeep.backend import resolve_precision
 
     rows = []
     for name in arguments.presets:
@@ -121,10 +132,7 @@ def main() -> None:
         rows.append({"preset": name, "step_ms": step_ms,
                      "primitives_ms": sum(row["ms_per_step"] for row in primitives), "primitives": primitives})
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "primitives"}), file=sys.stderr, flush=True)
-    machine = f"{cpu_name()} ({', '.join(cpu_features()).upper()}), {os.cpu_count()} cores"
-    write_json(RESULTS / arguments.output, {
-        "command": " ".join(["python", "benchmarks/primitives.py", *sys.argv[1:]]), "machine": machine,
-        "environment": environment(resolve_precision("auto")), "steps": arguments.steps, "rows": rows})
+    machine = write_results("primitives.py", arguments.output, steps=arguments.steps, rows=rows)
     print(f"{machine}, precision {resolve_precision('auto').name}; milliseconds per training step, "
           f"{arguments.steps} steps after a warm-up epoch\n")
     print("| preset | step (no verbose output) | primitive | implementation | propagation | problem | ms per step |")

@@ -66,7 +66,7 @@ def test_a_run_records_the_instruction_sets_that_set_its_cpu_s_speed_beside_the_
 @pytest.mark.parametrize(("setting", "expected"), [(None, True), ("0", False)])
 def test_tensorflow_computes_through_onednn_on_every_cpu_unless_the_user_says_otherwise(setting, expected):
     # TensorFlow's own default is oneDNN only on CPUs with AVX512_VNNI, AVX512_BF16 or AMX: an
-    # AVX2-only AMD Zen 3 would train its CNNs through Eigen, 1.7-3.1x slower (benchmarks/onednn.py).
+    # AVX2-only CPU trains its CNNs through Eigen: 1.7-3.1x slower on a 2-core AMD EPYC Zen 3 (benchmarks/onednn.py).
     environment = {name: value for name, value in os.environ.items() if name != "TF_ENABLE_ONEDNN_OPTS"}
     if setting is not None:
         environment["TF_ENABLE_ONEDNN_OPTS"] = setting
