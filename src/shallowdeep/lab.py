@@ -27,7 +27,7 @@ from shallowdeep.data.info import DATASETS
 from shallowdeep.estimates import Progress, minutes, probe, remember, remembered
 from shallowdeep.experiments import Experiment, load_experiment, quick_overrides, suite_members
 from shallowdeep.generalisation import DEFAULT_DATASET, evaluate_run_outside
-from shallowdeep.memory import release_freed_memory
+from shallowdeep.memory import collecting_new_objects_only, release_freed_memory
 from shallowdeep.prepare import DigitRenderings, digit_renderings
 from shallowdeep.reporting import write_report
 from shallowdeep.outcomes import Outcome, RunRecord
@@ -198,6 +198,7 @@ def _at_a_new_site(records: list[RunRecord], xray_root: Path | None, runs_dir: P
     return adaptations
 
 
+@collecting_new_objects_only()
 def run_lab(
     suite: str = "seed",
     out: str | os.PathLike = "lab-report",

@@ -1,4 +1,5 @@
-"""Arrays in memory that a backend reads in place, and freed memory handed back to the system.
+"""Arrays in memory that a backend reads in place, freed memory handed back to the system, and
+a garbage collector that skips what the imports left.
 
 TensorFlow copies a NumPy array it converts to a tensor, unless the array's memory is C-contiguous
 and starts on a 64-byte boundary (what its CPU kernels require): then it reads it in place
@@ -8,9 +9,13 @@ large arrays start 16 bytes into a page, so the arrays a run trains on are made 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
+import gc
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -57,3 +62,36 @@ def release_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+_frozen = {"depth": 0, "ours": False}
+_frozen_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def collecting_new_objects_only() -> Iterator[None]:
+    """Within it, Python's garbage collector skips the objects that existed when it began.
+
+    A full collection walks every object the process tracks, and TensorFlow and Keras leave
+    about 445,000 behind once imported: 0.24 s a collection on a 2-core AMD EPYC Zen 3. A run or
+    a lab makes dozens of them (its own between experiments, Python's as allocations pile up),
+    and the quick lab spent 6.8 s of its 55 s in them there. Those objects outlive the run
+    anyway, so they are frozen (:func:`gc.freeze`) on entering, and unfrozen on leaving
+    (:func:`gc.unfreeze`): any garbage among them is collected then, never leaked. Nested
+    blocks freeze once, at the outermost; a heap the caller froze is left as the caller froze it.
+    Usable as a decorator.
+    """
+    with _frozen_lock:
+        if _frozen["depth"] == 0:
+            _frozen["ours"] = gc.get_freeze_count() == 0
+            if _frozen["ours"]:
+                gc.freeze()
+        _frozen["depth"] += 1
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen["depth"] -= 1
+            if _frozen["depth"] == 0 and _frozen["ours"]:
+                gc.unfreeze()
+                _frozen["ours"] = False

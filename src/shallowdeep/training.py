@@ -23,6 +23,7 @@ from shallowdeep.backend import environment, keras, resolve_precision, set_rando
 from shallowdeep.epochs import EpochPlan, epoch_runner
 from shallowdeep.evaluation import evaluate_model
 from shallowdeep.experiments import OPTIMIZERS, ConfigError, Experiment
+from shallowdeep.memory import collecting_new_objects_only
 from shallowdeep.models import ModelError, create_model, with_augmentation
 from shallowdeep.plots import run_figures
 from shallowdeep.prepare import PreparedData, prepare_data
@@ -208,6 +209,7 @@ def _progress_bar(progress: bool, epoch: int, epochs: int, batches: int) -> kera
     return keras.utils.Progbar(batches, verbose=1 if sys.stdout.isatty() else 2, stateful_metrics=HISTORY_COLUMNS)
 
 
+@collecting_new_objects_only()
 def train(
     experiment: Experiment,
     *,

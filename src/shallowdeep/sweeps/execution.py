@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from shallowdeep.experiments import Experiment
+from shallowdeep.memory import collecting_new_objects_only
 from shallowdeep.runs import Run, RunError
 from shallowdeep.sweeps.results import RunSummary, TrialStatus
 from shallowdeep.sweeps.search import MONITORED, PruningPlan
@@ -172,6 +173,7 @@ def _train_seeds(task: TrialTask, folder: Path, outcome: TrialOutcome) -> None:
         outcome.runs.append(RunSummary.of(run, task.metric, folder))
 
 
+@collecting_new_objects_only()
 def run_trial(task: TrialTask) -> TrialOutcome:
     """Train ``task``'s experiments one after the other; never raises (a failure is the outcome)."""
     if task.threads:
