@@ -1,13 +1,17 @@
-"""The garbage collector during a run: it skips what existed before, and loses nothing after."""
+"""Memory the process keeps: the garbage collector skips what existed before a run and loses nothing
+after; glibc keeps an allocation arena per core, not eight."""
 
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import weakref
 
 import pytest
 
-from shallowdeep.memory import collecting_new_objects_only
+from shallowdeep.memory import _libc_function, collecting_new_objects_only, limit_allocation_arenas
 
 
 class _Cycle:
@@ -74,3 +78,54 @@ def test_as_a_decorator_it_unfreezes_when_the_function_raises(unfrozen_heap):
     with pytest.raises(ValueError):
         fails()
     assert gc.get_freeze_count() == 0
+
+
+_COUNT_ARENAS = """
+import ctypes, ctypes.util, os, sys, tempfile, threading
+if sys.argv[1] == "shallowdeep":
+    import shallowdeep.backend  # noqa: F401 (what a user's process does first)
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+threads = int(sys.argv[2])
+together = threading.Barrier(threads + 1)
+kept = []
+
+def allocate():
+    kept.append([bytearray(64 << 10) for _ in range(4)])  # below the mmap threshold: from an arena
+    together.wait()
+
+started = [threading.Thread(target=allocate) for _ in range(threads)]
+for thread in started:
+    thread.start()
+together.wait()
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile("r", suffix=".xml") as report:
+    stream = libc.fopen(report.name.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(stream))
+    libc.fclose(ctypes.c_void_p(stream))
+    print(report.read().count("<heap nr="))
+"""
+
+
+def _arenas(how: str, threads: int, **environment: str) -> int:
+    done = subprocess.run([sys.executable, "-c", _COUNT_ARENAS, how, str(threads)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **environment})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_libc_function("malloc_info") is None, reason="glibc's allocator only")
+def test_once_the_backend_is_imported_threads_share_an_arena_per_core():
+    """Threads that allocate get an arena each, up to eight per core, without the limit; with it,
+    one per core (at least two). A user's MALLOC_ARENA_MAX wins."""
+    cores = len(os.sched_getaffinity(0))
+    limit = max(2, cores)
+    threads = limit + 6
+    assert _arenas("plain", threads) > limit
+    assert _arenas("shallowdeep", threads) <= limit
+    assert _arenas("shallowdeep", threads, MALLOC_ARENA_MAX=str(limit + 4)) > limit
+
+
+def test_a_limit_the_user_set_is_left_to_glibc(monkeypatch):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_allocation_arenas() is False

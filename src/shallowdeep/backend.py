@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from shallowdeep.errors import ShallowDeepError
+from shallowdeep.memory import limit_allocation_arenas
 
 #: The Keras backends shallowdeep trains on, in the order it falls back on them, and the pip extra
 #: that installs each (``cpu`` is TensorFlow's CPU build, ``gpu`` TensorFlow with CUDA).
@@ -114,6 +115,7 @@ def _quiet_native_stderr():
 def _import_keras(backend: str):
     """Keras on ``backend`` (set in ``KERAS_BACKEND`` first: Keras reads it once, on import)."""
     os.environ["KERAS_BACKEND"] = backend
+    limit_allocation_arenas()  # before the backend starts its threads
     # Keras loads TensorFlow on the other backends too, where it is installed (set_random_seed).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" not in sys.modules:
