@@ -1,5 +1,5 @@
 """Memory the process keeps: the garbage collector skips what existed before a run and loses nothing
-after; glibc keeps an allocation arena per core, not eight."""
+after; glibc keeps two allocation arenas per core, not eight."""
 
 from __future__ import annotations
 
@@ -115,11 +115,10 @@ def _arenas(how: str, threads: int, **environment: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(_libc_function("malloc_info") is None, reason="glibc's allocator only")
-def test_once_the_backend_is_imported_threads_share_an_arena_per_core():
+def test_once_the_backend_is_imported_threads_share_two_arenas_per_core():
     """Threads that allocate get an arena each, up to eight per core, without the limit; with it,
-    one per core (at least two). A user's MALLOC_ARENA_MAX wins."""
-    cores = len(os.sched_getaffinity(0))
-    limit = max(2, cores)
+    two per core. A user's MALLOC_ARENA_MAX wins."""
+    limit = 2 * len(os.sched_getaffinity(0))
     threads = limit + 6
     assert _arenas("plain", threads) > limit
     assert _arenas("shallowdeep", threads) <= limit
