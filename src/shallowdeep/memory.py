@@ -67,10 +67,10 @@ def limit_allocation_arenas(cores: int | None = None) -> bool:
     thread frees stays in its arena: TensorFlow's thread pools and the HOG workers spread the
     lab's large temporary arrays over many arenas, resident long after they are freed. The lab's
     MNIST experiments (raw-1, hog-1, hog-2, hog-3, from an empty cache) peaked at 1.44 GiB with
-    glibc's default, 1.24 with two arenas per core and 1.21 with one; with one, raw-2's steps
-    took 7-14 % longer (threads waiting for an arena's lock), with two, within 3 % (2-core AMD
-    EPYC Zen 3, alternating runs). It applies to the threads that allocate after it, so it is
-    called before the backend loads.
+    glibc's default, 1.24 with two arenas per core and 1.21 with one (2-core AMD EPYC Zen 3).
+    raw-2's steps took 7-14 % longer with one (2-core AMD EPYC Zen 3, alternating runs: threads
+    waiting for an arena's lock), within 3 % with two (2-core AMD EPYC Zen 3). It applies to the
+    threads that allocate after it, so it is called before the backend loads.
     """
     if "MALLOC_ARENA_MAX" in os.environ:  # glibc read it when the process started
         return False
@@ -101,8 +101,8 @@ def collecting_new_objects_only() -> Iterator[None]:
 
     A full collection walks every object the process tracks, and TensorFlow and Keras leave
     about 445,000 behind once imported: 0.24 s a collection on a 2-core AMD EPYC Zen 3. A run or
-    a lab makes dozens of them (its own between experiments, Python's as allocations pile up),
-    and the quick lab spent 6.8 s of its 55 s in them there. Those objects outlive the run
+    a lab makes dozens of them (its own between experiments, Python's as allocations pile up):
+    the quick lab spent 6.8 s of its 55 s in them (2-core AMD EPYC Zen 3). Those objects outlive the run
     anyway, so they are frozen (:func:`gc.freeze`) on entering, and unfrozen on leaving
     (:func:`gc.unfreeze`): any garbage among them is collected then, never leaked. Nested
     blocks freeze once, at the outermost; a heap the caller froze is left as the caller froze it.
