@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -51,3 +52,61 @@ def test_plotting_chooses_no_backend_and_keeps_no_figure_alive(tmp_path):
                            text=True, env={**os.environ, "MPLBACKEND": ""}, check=True).stdout
     assert shown.split() == ["no", "pyplot", "None"]
     assert (tmp_path / "roc.png").stat().st_size > 1000
+
+
+def test_a_figure_is_drawn_once_into_the_pixels_savefig_gives(tmp_path):
+    """A figure with constrained layout: savefig draws it twice (lays it out, then paints it);
+    save_figure and a notebook's PNG draw it once, pixel for pixel the same."""
+    def confusion():
+        return plots.confusion_figure([[50, 3, 1], [4, 40, 2], [0, 6, 44]], ["a", "b", "c"], title="three classes")
+
+    reference = confusion()
+    draws = []
+    reference.canvas.mpl_connect("draw_event", lambda event: draws.append(event))
+    reference.savefig(tmp_path / "savefig.png", dpi=plots.DPI)
+    assert len(draws) == 2
+
+    figure = confusion()
+    draws.clear()
+    figure.canvas.mpl_connect("draw_event", lambda event: draws.append(event))
+    canvas, dpi = figure.canvas, figure.dpi
+    plots.save_figure(figure, tmp_path / "once.png")
+    assert len(draws) == 1
+    assert figure.canvas is canvas and figure.dpi == dpi  # the figure is as it was
+
+    with Image.open(tmp_path / "savefig.png") as expected, Image.open(tmp_path / "once.png") as drawn:
+        assert np.array_equal(np.asarray(expected), np.asarray(drawn))
+    with Image.open(io.BytesIO(confusion()._repr_png_())) as shown, Image.open(tmp_path / "once.png") as drawn:
+        assert np.array_equal(np.asarray(shown), np.asarray(drawn))
+
+
+def test_the_mistake_strips_show_each_image_under_its_caption_beside_its_model_s_name():
+    rng = np.random.default_rng(0)
+    strips = [("raw-1", rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), ["7 → 1", "4 → 9", "3 → 5"]),
+              ("cnn-1", np.zeros((0, 28, 28), np.uint8), []),
+              ("hog-1", rng.integers(0, 256, (9, 28, 28), dtype=np.uint8), [f"{d} → 0" for d in range(9)])]
+    figure = plots.mistake_strips_figure(strips, columns=8)
+    (axis,) = figure.axes
+    texts = {text.get_text(): text.get_position() for text in axis.texts}
+    assert list(texts) == ["raw-1", "7 → 1", "4 → 9", "3 → 5", "cnn-1", "hog-1"] + [f"{d} → 0" for d in range(8)]
+    (mosaic,) = axis.get_images()
+    shown = mosaic.get_array()
+    windows = np.lib.stride_tricks.sliding_window_view(shown.filled(-1), (28, 28))
+
+    def corner(image: np.ndarray) -> tuple[int, int]:
+        (y,), (x,) = np.nonzero((windows == image).all(axis=(2, 3)))
+        return int(x), int(y)
+
+    raw, hog = ([corner(image) for image in images[:8]] for _, images, _ in (strips[0], strips[2]))
+    assert len({y for _, y in raw}) == 1 and len({y for _, y in hog}) == 1 and raw[0][1] < hog[0][1]
+    assert [x for x, _ in raw] == sorted(x for x, _ in raw) and [x for x, _ in hog] == sorted(x for x, _ in hog)
+    assert [x for x, _ in raw] == [x for x, _ in hog][:3]  # the columns line up
+    for (x, y), caption in zip(raw + hog, strips[0][2] + strips[2][2]):  # centred above its image (rows go down)
+        caption_x, caption_y = texts[caption]
+        assert caption_x == x + 13.5 and caption_y < y
+    for name, (_, y) in (("raw-1", raw[0]), ("hog-1", hog[0])):  # left of the row, level with its images
+        name_x, name_y = texts[name]
+        assert name_x < raw[0][0] and name_y == y + 13.5
+    assert raw[0][1] < texts["cnn-1"][1] < hog[0][1]
+    assert shown.mask.sum() == shown.size - 11 * 28 * 28  # nothing shows between and beside the images
+    assert figure._repr_png_().startswith(b"\x89PNG")
