@@ -182,7 +182,7 @@ def test_ctrl_c_during_training_says_how_to_resume(real_data_dir, tmp_path, star
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert f"the completed epochs are kept under {tmp_path / 'raw-1'}" in err
     assert ("`shallowdeep train raw-1 --set dataset.train_limit=20000 --set training.epochs=50 "
             "--set training.batch_size=32 --resume`") in err

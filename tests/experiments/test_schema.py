@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import subprocess
 import sys
 
 import pytest
@@ -11,7 +13,8 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-from shallowdeep.experiments import ConfigError, list_presets, load_experiment, parse_assignment
+from shallowdeep.experiments import OPTIMIZERS, ConfigError, list_presets, load_experiment, parse_assignment
+from shallowdeep.experiments.schema import OPTIMIZER_DEFAULTS, OPTIMIZER_OPTIONAL_ARGUMENTS
 
 SEED = ["raw-1", "raw-2", "raw-3", "hog-1", "hog-2", "hog-3", "cnn-1", "cnn-2", "cnn-3", "xray-1"]
 HANDOUT = ["handout-raw", "handout-hog", "handout-cnn"]
@@ -48,6 +51,33 @@ def test_the_resolved_experiment_shows_every_default():
     assert resolved["training"]["seed"] == 0 and resolved["training"]["precision"] == "auto"
     assert resolved["model"]["args"]["pool"] == "last" and resolved["model"]["args"]["pool_size"] == 2
     assert resolved["features"]["hog"]["block_norm"] == "L2-Hys"
+
+
+def test_the_optimizers_arguments_kept_as_data_are_those_of_the_installed_keras():
+    """An experiment is checked without a backend, so the optimizers' arguments are kept as data:
+    each default an experiment shows, of the same type and in the same order as in Keras' signature,
+    and every other argument it may set."""
+    from shallowdeep.backend import keras
+
+    for key, class_name in OPTIMIZERS.items():
+        parameters = [p for p in inspect.signature(getattr(keras.optimizers, class_name)).parameters.values()
+                      if p.name not in ("name", "kwargs")]
+        shown = [(p.name, type(p.default), p.default) for p in parameters if p.default is not None]
+        assert shown == [(name, type(value), value) for name, value in OPTIMIZER_DEFAULTS[key].items()], key
+        assert {p.name for p in parameters if p.default is None} == set(OPTIMIZER_OPTIONAL_ARGUMENTS) - set(
+            OPTIMIZER_DEFAULTS[key]), key
+
+
+def test_checking_every_preset_and_listing_them_start_no_backend():
+    """What a sweep's driver and ``shallowdeep list`` do: Keras and its backend load only to train."""
+    script = ("import sys\n"
+              "from shallowdeep.api import preset_summaries\n"
+              "from shallowdeep.experiments import list_presets, load_experiment\n"
+              "[load_experiment(name) for name in list_presets()]\n"
+              "preset_summaries()\n"
+              "print(sorted({'keras', 'tensorflow', 'torch', 'jax'} & set(sys.modules)))\n")
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert loaded.split() == ["[]"]
 
 
 @pytest.mark.parametrize("name", SEED + HANDOUT + POOLED + BEST)

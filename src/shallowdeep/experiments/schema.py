@@ -10,7 +10,6 @@ override), the key, the value and what is allowed.
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,21 @@ from shallowdeep.experiments.files import ConfigError, toml_value
 from shallowdeep.features import BLOCK_NORMS, hog_feature_size
 
 OPTIMIZERS = {"rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "nadam": "Nadam"}
+_EMA = {"use_ema": False, "ema_momentum": 0.99}
+#: The arguments of each optimizer's Keras class, the same from Keras 3.5 to 3.15, kept as data so
+#: that checking an experiment loads no backend (tests/experiments/test_schema.py compares them
+#: with the installed Keras): the defaults an experiment file shows, in Keras' order, ...
+OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "rmsprop": {"learning_rate": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-07, "centered": False, **_EMA},
+    "adam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07, "amsgrad": False, **_EMA},
+    "adamw": {"learning_rate": 0.001, "weight_decay": 0.004, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07,
+              "amsgrad": False, **_EMA},
+    "sgd": {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False, **_EMA},
+    "nadam": {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07, **_EMA},
+}
+#: ... and those every one of them takes whose default (None) a TOML file cannot show.
+OPTIMIZER_OPTIONAL_ARGUMENTS = ("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "ema_overwrite_frequency",
+                                "loss_scale_factor", "gradient_accumulation_steps")
 LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SUITES = ("seed", "handout", "pooled", "best")
@@ -312,20 +326,6 @@ def _resolve_section(source: str, prefix: str, schema: dict, given: dict) -> dic
     return resolved
 
 
-def _simple_defaults(callable_) -> dict[str, Any]:
-    """Arguments of ``callable_`` whose defaults TOML can show (numbers, strings, booleans)."""
-    defaults = {}
-    for parameter in inspect.signature(callable_).parameters.values():
-        default = parameter.default
-        if parameter.name == "name" or default is inspect.Parameter.empty:
-            continue
-        if isinstance(default, tuple):
-            default = list(default)
-        if isinstance(default, (int, float, str, bool, list)):
-            defaults[parameter.name] = default
-    return defaults
-
-
 def _resolve_callable_args(source: str, key: str, given: dict, defaults: dict, accepted: Iterable[str],
                            problem: Callable[[str, Any], str | None]) -> dict:
     """``given`` arguments of a builder or optimizer: known names only, each value checked by
@@ -426,7 +426,6 @@ def validate(table: dict, source: str) -> dict[str, Any]:
     """``table`` with every default filled in and every value checked; raises :class:`ConfigError`
     on the first problem, naming ``source``."""
     from shallowdeep import models
-    from shallowdeep.backend import keras
 
     config = _resolve_section(source, "", SCHEMA, table)
     builder = config["model"]["builder"]
@@ -443,11 +442,10 @@ def validate(table: dict, source: str) -> dict[str, Any]:
         {k: list(v) if isinstance(v, tuple) else v for k, v in builder_defaults.items()}, builder_defaults,
         builder_problem,
     )
-    optimizer_class = getattr(keras.optimizers, OPTIMIZERS[config["training"]["optimizer"]])
-    accepted = [p for p in inspect.signature(optimizer_class).parameters if p not in ("name", "kwargs")]
+    defaults = OPTIMIZER_DEFAULTS[config["training"]["optimizer"]]
     config["training"]["optimizer_args"] = _resolve_callable_args(
         source, "training.optimizer_args", config["training"]["optimizer_args"],
-        _simple_defaults(optimizer_class), accepted, _optimizer_problem,
+        defaults, [*defaults, *OPTIMIZER_OPTIONAL_ARGUMENTS], _optimizer_problem,
     )
     _check_consistency(source, config)
     return config

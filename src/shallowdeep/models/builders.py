@@ -2,18 +2,27 @@
 
 The output layer always computes in float32, even under mixed precision: softmax, sigmoid and the
 loss need its range.
+
+Importing this module loads no backend, so that an experiment's builder and its arguments are
+checked (:mod:`shallowdeep.experiments`) before one starts: a sweep's driver and ``shallowdeep
+list`` never start one. Each builder imports Keras when it builds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from shallowdeep.backend import keras
-from shallowdeep.models.normalization import HistogramEqualization, PerImageStandardization
+from typing import TYPE_CHECKING
+
 from shallowdeep.models.registry import ModelError, register_model
+
+if TYPE_CHECKING:
+    import keras
 
 
 def _output(units: int, activation: str) -> keras.layers.Layer:
+    from shallowdeep.backend import keras
+
     return keras.layers.Dense(units, activation=activation, dtype="float32", name="output")
 
 
@@ -24,10 +33,14 @@ def _dropout(rate: float, dtype: str, name: str) -> keras.layers.Layer:
     so a checkpoint can keep their state; unseeded, Keras' PyTorch backend takes them from torch's
     global generator, which a resumed run could not restore.
     """
+    from shallowdeep.backend import keras
+
     return keras.layers.Dropout(rate, seed=int(np.random.randint(0, 2**31 - 1)), dtype=dtype, name=name)
 
 
 def _dense_stack(x, units: list[int], activations: list[str], dropout: float, dtype: str):
+    from shallowdeep.backend import keras
+
     for index, (width, activation) in enumerate(zip(units, activations), start=1):
         x = keras.layers.Dense(width, activation=activation, dtype=dtype, name=f"dense_{index}")(x)
         if dropout:
@@ -47,6 +60,8 @@ def mlp(
     ``activation`` is one name for every hidden layer or one per layer (the report's raw-3 uses
     sigmoid then relu).
     """
+    from shallowdeep.backend import keras
+
     hidden = list(hidden)
     activations = [activation] * len(hidden) if isinstance(activation, str) else list(activation)
     if len(activations) != len(hidden):
@@ -75,6 +90,8 @@ def cnn(
     reference report's code runs (its two other pooling layers are built but never connected).
     ``pool="each"``: a pool after every convolution, the evidently intended design.
     """
+    from shallowdeep.backend import keras
+
     filters, dense = list(filters), list(dense)
     if pool not in ("last", "each"):
         raise ModelError(f"pool must be 'last' or 'each', got {pool!r}")
@@ -138,6 +155,9 @@ def convnet(
     ``equalize``: each image's histogram equalised first
     (:class:`~shallowdeep.models.normalization.HistogramEqualization`; images scaled to [0, 1]).
     """
+    from shallowdeep.backend import keras
+    from shallowdeep.models.normalization import HistogramEqualization, PerImageStandardization
+
     blocks, dense = [list(block) for block in blocks], list(dense)
     if head not in ("flatten", "gap"):
         raise ModelError(f"head must be 'flatten' or 'gap', got {head!r}")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shallowdeep.backend import keras
 from shallowdeep.errors import ShallowDeepError
+
+if TYPE_CHECKING:
+    import keras
 
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {}
 
