@@ -226,8 +226,8 @@ def mistake_strips_figure(strips: Sequence[tuple[str, np.ndarray, Sequence[str]]
         axis.text(-between, top + (height - 1) / 2, name, ha="right", va="center", fontsize=9)
         for column, (image, caption) in enumerate(zip(images[:columns], captions)):
             image = np.asarray(image)
-            left = column * pitch_x + (width - image.shape[1]) // 2
-            mosaic[top + (height - image.shape[0]) // 2:][:image.shape[0], left:left + image.shape[1]] = image
+            y, x = top + (height - image.shape[0]) // 2, column * pitch_x + (width - image.shape[1]) // 2
+            mosaic[y:y + image.shape[0], x:x + image.shape[1]] = image
             axis.text(column * pitch_x + (width - 1) / 2, top - 0.5 - 0.06 * height, caption, ha="center", va="bottom",
                       fontsize=8)
     axis.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")

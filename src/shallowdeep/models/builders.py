@@ -10,9 +10,9 @@ list`` never start one. Each builder imports Keras when it builds.
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from shallowdeep.models.registry import ModelError, register_model
 
