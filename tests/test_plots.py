@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -31,6 +32,14 @@ def test_figures_show_their_numbers(tmp_path):
     figure = plots.confusion_figure([[5, 1], [2, 7]], ["NORMAL", "PNEUMONIA"], title="mine")
     texts = [text.get_text() for text in figure.axes[0].texts]
     assert texts == ["5", "1", "2", "7"] and figure.axes[0].get_title() == "mine"
+    wide = plots.confusion_figure(np.full((10, 10), 8888) - np.eye(10, dtype=int), list("0123456789"))
+    canvas = FigureCanvasAgg(wide)  # drawn: laid out without measuring the counts, which must lie inside their axes
+    canvas.draw()
+    renderer, axis = canvas.get_renderer(), wide.axes[0]
+    inside = axis.get_window_extent()
+    for text in axis.texts:
+        box = text.get_window_extent(renderer)
+        assert inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
     history = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.4, "val_accuracy": 0.85},
                {"epoch": 2, "loss": 0.3, "accuracy": 0.9, "val_loss": 0.35, "val_accuracy": 0.88}]
     loss_axis = plots.history_figure(history).axes[0]
