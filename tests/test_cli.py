@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import signal
 import shutil
 import subprocess
@@ -31,6 +32,18 @@ def test_data_reports_every_real_dataset_as_verified(real_data_dir, real_chest_x
     assert "train 5216 (1341 + 3875), test 624 (234 + 390)" in out
     assert f"verified   {synthdigits_path()}" in out and "made by shallowdeep, for evaluation only" in out
     assert "All requested data is present and verified." in out
+
+
+def test_output_cut_short_by_its_reader_ends_quietly():
+    """``shallowdeep list | head -1``: a reader that closes the pipe early gets no traceback back,
+    and the exit status a shell gives a command a closed pipe stopped."""
+    read, write = os.pipe()
+    os.close(read)  # closed before anything is written: every write meets a broken pipe
+    try:
+        listing = subprocess.run([SHALLOWDEEP, "list"], stdout=write, stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write)
+    assert listing.stderr == b"" and listing.returncode == 141
 
 
 def test_data_on_an_empty_folder_lists_what_is_missing_and_fails(tmp_path, capsys):

@@ -7,6 +7,7 @@ raised on purpose (:class:`ShallowDeepError`) are printed as one message, never 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 import warnings
@@ -599,5 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("shallowdeep: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `shallowdeep list | head`: the reader has all it wanted
+        # Python flushes stdout again on exit; what is left goes nowhere instead of into a second error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command a closed pipe stopped
     finally:
         warnings.showwarning = shown_before
