@@ -59,7 +59,15 @@ def _libc_function(name: str):
 _M_ARENA_MAX = -8
 
 
-def limit_allocation_arenas(cores: int | None = None) -> bool:
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def limit_allocation_arenas() -> bool:
     """Let glibc's allocator keep at most two arenas per core, not eight, unless
     ``MALLOC_ARENA_MAX`` says otherwise; True where the limit was set.
 
@@ -77,8 +85,7 @@ def limit_allocation_arenas(cores: int | None = None) -> bool:
     mallopt = _libc_function("mallopt")
     if mallopt is None:
         return False
-    cores = cores or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    return bool(mallopt(_M_ARENA_MAX, 2 * cores))
+    return bool(mallopt(_M_ARENA_MAX, 2 * usable_cores()))
 
 
 def release_freed_memory() -> None:

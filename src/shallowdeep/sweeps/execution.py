@@ -46,14 +46,6 @@ _THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NU
                      "OPENBLAS_NUM_THREADS")
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), else the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def limit_threads(threads: int) -> None:
     """Size the backend's thread pools to ``threads``: environment variables that TensorFlow,
     oneDNN and BLAS read when they load, and, if the backend is loaded already, its own settings

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from shallowdeep.experiments import ConfigError
+from shallowdeep.memory import usable_cores
 from shallowdeep.runs import Run
 from shallowdeep.storage import read_json, write_json, write_text
 from shallowdeep.sweeps import search
 from shallowdeep.sweeps.execution import (
-    RUNS, EventKind, InlinePool, LocalPool, TrialOutcome, TrialTask, unpack, usable_cores, validation_curve,
+    RUNS, EventKind, InlinePool, LocalPool, TrialOutcome, TrialTask, unpack, validation_curve,
 )
 from shallowdeep.sweeps.results import FIGURES, RunSummary, SweepError, SweepResult, TrialRecord, TrialStatus
 from shallowdeep.sweeps.spec import Choice, Range, SweepSpec
