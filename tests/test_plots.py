@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -15,17 +16,65 @@ from PIL import Image
 from shallowdeep import plots
 
 
-def test_the_hog_figure_is_a_figure_with_one_column_per_image(tmp_path):
+def _cells(axis) -> list[tuple[float, float, float, float]]:
+    """The (left, right, bottom, top) of each image the axes shows, in the order they were added."""
+    return [tuple(image.get_extent()) for image in axis.get_images()]
+
+
+def test_the_hog_figure_shows_each_image_above_its_hog_in_one_column(tmp_path):
     images = np.zeros((3, 28, 28), np.uint8)
     images[:, 8:20, 12:16] = 255
-    figure = plots.hog_figure(images, labels=[1, 1, 1])
-    assert isinstance(figure, Figure) and len(figure.axes) == 6
+    figure = plots.hog_figure(images, labels=[1, 2, 3])
+    (axis,) = figure.axes
+    shown = axis.get_images()
+    assert [np.array_equal(image.get_array(), digit) for image, digit in zip(shown[::2], images)] == [True] * 3
+    assert all(glyphs.get_array().shape == (224, 224) for glyphs in shown[1::2])
+    cells = _cells(axis)
+    for (left, right, bottom, top), (hog_left, hog_right, hog_bottom, hog_top) in zip(cells[::2], cells[1::2]):
+        assert (hog_left, hog_right) == (left, right) and hog_top > bottom  # the HOG below its image (rows go down)
+        assert right - left == pytest.approx(bottom - top) == hog_right - hog_left == hog_bottom - hog_top  # square
+    assert [left for left, *_ in cells[::2]] == sorted(left for left, *_ in cells[::2])
+    captions = {text.get_text(): text.get_position() for text in axis.texts}
+    for label, (left, right, _, top) in zip("123", cells[::2]):
+        assert captions[label][0] == pytest.approx((left + right) / 2) and captions[label][1] < top
+    assert captions["image"][0] < cells[0][0] and cells[0][3] < captions["image"][1] < cells[0][2]
+    assert captions["HOG"][0] < cells[1][0] and cells[1][3] < captions["HOG"][1] < cells[1][2]
     assert figure._repr_png_().startswith(b"\x89PNG")  # how Jupyter shows it
     path = plots.save_figure(figure, tmp_path / "figures" / "hog.png")
     with Image.open(path) as png:
         assert png.format == "PNG"
         width, height = png.size
     assert width > height > 100
+
+
+def test_grad_cam_lays_each_heat_map_over_its_image_below_the_image_itself():
+    images = np.random.default_rng(0).integers(0, 256, (2, 40, 40), dtype=np.uint8)
+    heatmaps = np.random.default_rng(1).random((2, 5, 5))
+    figure = plots.grad_cam_figure(images, heatmaps, ["NORMAL → PNEUMONIA\nP = 0.91", "PNEUMONIA → NORMAL\nP = 0.12"])
+    (axis,) = figure.axes
+    shown = axis.get_images()
+    assert [image.get_array().shape for image in shown] == [(40, 40), (40, 40), (5, 5)] * 2
+    above, below, heat = _cells(axis)[:3]
+    assert heat == below and below[3] > above[2] and (below[0], below[1]) == (above[0], above[1])
+    assert shown[2].get_alpha() == 0.45 and shown[2].get_interpolation() == "bilinear"
+    assert _cells(axis)[3][0] > above[1]  # the second image right of the first
+
+
+def test_examples_wrap_into_rows_with_room_for_their_captions():
+    images = np.random.default_rng(0).integers(0, 256, (10, 5, 5), dtype=np.uint8)
+    figure = plots.examples_figure(images, [f"filter {i}" for i in range(10)], columns=4)
+    (axis,) = figure.axes
+    cells = _cells(axis)
+    assert len(cells) == 10
+    rows = sorted({top for *_, top in cells})
+    assert len(rows) == 3 and [sum(top == row for *_, top in cells) for row in rows] == [4, 4, 2]
+    captions = [text.get_position() for text in axis.texts]
+    for (left, right, _, top), (x, y) in zip(cells, captions):
+        assert x == pytest.approx((left + right) / 2) and y < top
+    for (_, _, bottom, _), (_, y) in zip(cells[:-4], captions[4:]):  # a caption lies below the image above it
+        assert y > bottom
+    assert all(left < right for left, right, *_ in cells) and cells[1][0] > cells[0][1]  # gaps between columns
+    assert not axis.patches  # examples are shown unframed
 
 
 def test_figures_show_their_numbers(tmp_path):
