@@ -25,6 +25,7 @@ def test_the_hog_figure_shows_each_image_above_its_hog_in_one_column(tmp_path):
     images = np.zeros((3, 28, 28), np.uint8)
     images[:, 8:20, 12:16] = 255
     figure = plots.hog_figure(images, labels=[1, 2, 3])
+    assert isinstance(figure, Figure)
     (axis,) = figure.axes
     shown = axis.get_images()
     assert [np.array_equal(image.get_array(), digit) for image, digit in zip(shown[::2], images)] == [True] * 3
