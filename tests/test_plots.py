@@ -72,8 +72,11 @@ def test_examples_wrap_into_rows_with_room_for_their_captions():
     captions = [text.get_position() for text in axis.texts]
     for (left, right, _, top), (x, y) in zip(cells, captions):
         assert x == pytest.approx((left + right) / 2) and y < top
-    for (_, _, bottom, _), (_, y) in zip(cells[:-4], captions[4:]):  # a caption lies below the image above it
-        assert y > bottom
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)  # laid out as a PNG would be: the room between rows holds the captions as drawn
+    for (left, _, bottom, _), text in zip(cells[:-4], axis.texts[4:]):
+        _, image_above_bottom = axis.transData.transform((left, bottom))  # display coordinates go up
+        assert text.get_window_extent(renderer).y1 < image_above_bottom
     assert all(left < right for left, right, *_ in cells) and cells[1][0] > cells[0][1]  # gaps between columns
     assert not axis.patches  # examples are shown unframed
 
