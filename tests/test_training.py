@@ -42,8 +42,17 @@ def test_every_other_preset_trains_evaluates_and_saves_its_run(name, real_data_d
 
 
 def test_the_saved_model_loads_safely_and_predicts_what_was_evaluated(real_data_dir, tmp_path):
+    class NoteTheLastCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            (checkpoint,) = tmp_path.glob("hog-1/*/checkpoint-epoch*.keras")
+            self.file = checkpoint.stat().st_ino
+
     experiment = load_experiment("hog-1", SMALL)
-    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False)
+    noted = NoteTheLastCheckpoint()
+    run = train(experiment, runs_dir=tmp_path, data_dir=real_data_dir, progress=False, callbacks=[noted])
+    # The checkpoint written after the last epoch is the run's model.keras, not saved a second time.
+    assert (run.path / "model.keras").stat().st_ino == noted.file
+    assert not list(run.path.glob("checkpoint-epoch*"))
     model = keras.saving.load_model(run.path / "model.keras", safe_mode=True)
     data = prepare_data(experiment, real_data_dir, progress=False)
     probabilities = predict_probabilities(model, data.x_test)

@@ -312,11 +312,16 @@ class Run:
         write_json(self.path / "state.json", {**self.state, **state, "epochs_done": epochs_done})
         self._remove_checkpoints(keep=target)
 
+    @property
+    def last_checkpoint(self) -> Path:
+        """The checkpoint of the last completed epoch (``save_checkpoint`` keeps only that one)."""
+        return self._checkpoint_path(self.epochs_done)
+
     def load_checkpoint(self) -> keras.Model:
         """The model as it was after the last completed epoch, with its optimizer state."""
         from shallowdeep.models import load_model
 
-        return load_model(self._checkpoint_path(self.epochs_done))
+        return load_model(self.last_checkpoint)
 
     def _remove_checkpoints(self, keep: Path | None = None) -> None:
         for checkpoint in self.path.glob("checkpoint-epoch*.keras"):
@@ -328,13 +333,17 @@ class Run:
         write_text(self.path / "history.csv", history_csv(source.history))
         write_json(self.path / "state.json", {**self.state, "epochs_done": source.epochs_done})
 
-    def write_results(self, model: keras.Model, evaluation: Evaluation, extra_metrics: dict[str, Any]) -> None:
+    def write_results(self, model: keras.Model, evaluation: Evaluation, extra_metrics: dict[str, Any],
+                      saved_as: Path | None = None) -> None:
         """The trained model, what was read back from it and its evaluation (the figures are drawn
-        by who trained it: :func:`shallowdeep.training.write_figures`)."""
+        by who trained it: :func:`shallowdeep.training.write_figures`). ``saved_as`` is a file
+        that holds ``model`` as it is now (the last checkpoint): ``model.keras`` is a hard link to
+        it instead of a second save, where the file system has hard links."""
         from shallowdeep.models import weight_table, weight_table_markdown
 
         with atomic_path(self.path / "model.keras", suffix=".keras") as temporary:
-            model.save(temporary)
+            if not (saved_as and _hard_link(saved_as, temporary)):
+                model.save(temporary)
         write_json(self.path / "model.json", describe_compiled_model(model))
         rows = weight_table(model)
         write_text(self.path / "weights.md", f"# Weights of {self.name}\n\n"
@@ -386,6 +395,16 @@ def describe_compiled_model(model: keras.Model) -> dict[str, Any]:
         "params": int(model.count_params()),
         "input_shape": list(model.inputs[0].shape[1:]),
     }
+
+
+def _hard_link(source: Path, target: Path) -> bool:
+    """``target`` (replaced) as a second name of ``source``'s file; False where that cannot be."""
+    try:
+        target.unlink(missing_ok=True)
+        os.link(source, target)
+    except OSError:
+        return False
+    return True
 
 
 def _jsonable(value: Any) -> Any:

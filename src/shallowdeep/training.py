@@ -299,7 +299,7 @@ def train(
         "training_seconds": float(sum(row["seconds"] for row in history)),
         "evaluation_seconds": phases["evaluation"],
         "phase_seconds": phases,
-    })
+    }, saved_as=run.last_checkpoint)
     write_figures(run)
     return run.finish()
 
