@@ -4,6 +4,7 @@
     python benchmarks/best.py mnist-fast xray-best   # some presets only
     python benchmarks/best.py --seeds 0              # one seed (a first look, not the benchmark)
     python benchmarks/best.py xray-best-v1           # the first xray-best, kept for comparison
+    python benchmarks/best.py --suite seed           # the seed lab's presets over seeds (their spread)
 
 Each (preset, seed) run is the same as ``shallowdeep train PRESET --set training.seed=SEED``:
 trained from scratch, evaluated once on the test set at the end (binary tasks at the threshold
@@ -28,6 +29,7 @@ from shallowdeep import storage
 from shallowdeep.version import __version__
 from shallowdeep.backend import environment, keras, resolve_precision
 from shallowdeep.experiments import load_experiment, suite_members
+from shallowdeep.experiments.schema import SUITES
 from shallowdeep.training import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -128,16 +130,19 @@ def markdown_table(presets: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("presets", nargs="*", help="presets of the best suite (default: all of them)")
+    parser.add_argument("presets", nargs="*", help="presets of the suite (default: all of them)")
+    parser.add_argument("--suite", default="best", choices=SUITES, help="whose presets (default: best, the one with targets)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "best.json", help="results file")
+    parser.add_argument("--out", type=Path, help="results file (default: results/best.json, results/SUITE-suite.json)")
     parser.add_argument("--runs-dir", type=Path, default=RUNS, help="where the run folders go")
     args = parser.parse_args(argv)
-    measurable = [*suite_members("best"), *COMPARED]
-    names = args.presets or suite_members("best")
+    if args.out is None:
+        args.out = RESULTS / ("best.json" if args.suite == "best" else f"{args.suite}-suite.json")
+    measurable = [*suite_members(args.suite), *(COMPARED if args.suite == "best" else ())]
+    names = args.presets or suite_members(args.suite)
     unknown = sorted(set(names) - set(measurable))
     if unknown:
-        parser.error(f"not in the best suite: {', '.join(unknown)}; choose among {', '.join(measurable)}")
+        parser.error(f"not in the {args.suite} suite: {', '.join(unknown)}; choose among {', '.join(measurable)}")
 
     document = storage.read_json(args.out) if args.out.is_file() else {}
     runs: dict = document.get("runs", {})
