@@ -21,6 +21,11 @@ outlasts its share is stopped and recorded as such, with the figures of the runs
 xray-1 needs the chest X-ray folder; where the data folder has none, the lab skips it and the JSON
 says so (time it in a second call with a folder that has it, ``--experiments xray-1``).
 Results: ``results/gpu.json`` (``--output``), and a Markdown table on stdout. Never asserted in tests.
+
+    python benchmarks/gpu.py --summarize benchmarks/results/lab-zen3-quiet.json benchmarks/results/lab-xeon.json
+
+prints the lab's time by phase (the issue's table: probe, data, passes, per-epoch work,
+evaluation, saving, report) for each backend of each results file, one row each.
 """
 
 from __future__ import annotations
@@ -79,6 +84,53 @@ def finished_runs(out: Path) -> list[dict]:
     return rows
 
 
+#: The lab's phases, in the order it meets them: (column, what it sums).
+LAB_PHASES = (
+    ("probe", "the forecast: probing each model, or reading the timings kept"),
+    ("data", "loading and preparing each experiment's data"),
+    ("model", "building and compiling each model"),
+    ("passes", "the training and validation passes (the compiled steps)"),
+    ("per epoch", "checkpoints and the rest of each epoch"),
+    ("evaluation", "the final evaluations on validation and test"),
+    ("saving", "writing each run's results and figures"),
+    ("synthdigits", "every MNIST model evaluated on synthdigits"),
+    ("report", "the report and its figures"),
+    ("other", "the rest of the lab's wall time"),
+)
+
+
+def lab_phases(entry: dict) -> dict[str, float]:
+    """One backend's lab (an entry of a results file) as seconds by :data:`LAB_PHASES`."""
+    runs = [row for row in entry["experiments"] if row.get("phase_seconds")]
+    summed = {name: sum(row["phase_seconds"][name] for row in runs)
+              for name in ("data", "model", "passes", "checkpoints", "epochs_other", "evaluation")}
+    lab = entry["phase_seconds"]
+    phases = {"probe": lab["forecast"], "data": summed["data"], "model": summed["model"], "passes": summed["passes"],
+              "per epoch": summed["checkpoints"] + summed["epochs_other"], "evaluation": summed["evaluation"],
+              "saving": sum(row["seconds"] - sum(row["phase_seconds"].values()) for row in runs),
+              "synthdigits": lab["outside_digits"], "report": lab["report"] + lab.get("adaptation", 0.0)}
+    phases["other"] = entry["seconds"] - sum(phases.values())
+    return phases
+
+
+def summarize(paths: list[Path]) -> str:
+    """A Markdown table of :func:`lab_phases`, a row per backend of each results file."""
+    columns = [name for name, _ in LAB_PHASES]
+    lines = ["| file | backend | device | precision | whole lab | " + " | ".join(columns) + " |",
+             "|---|---|---|---|---:|" + "---:|" * len(columns)]
+    for path in paths:
+        for entry in json.loads(path.read_text())["backends"]:
+            if "experiments" not in entry:
+                continue
+            phases = lab_phases(entry)
+            cells = " | ".join(f"{phases[name]:.1f} ({100 * phases[name] / entry['seconds']:.0f} %)"
+                               for name in columns)
+            device = entry["device"] + (f" ({', '.join(entry['cpu_features'])})" if entry.get("cpu_features") else "")
+            lines.append(f"| {path.name} | {entry['backend']} | {device} | {entry['precision']} "
+                         f"| {entry['seconds']:.1f} | {cells} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", nargs="+", choices=BACKENDS,
@@ -89,8 +141,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=450.0,
                         help="seconds for all the backends together, shared equally (default 450)")
     parser.add_argument("--output", default="gpu.json", help="file name under benchmarks/results (default gpu.json)")
+    parser.add_argument("--summarize", nargs="+", type=Path, metavar="FILE",
+                        help="print the lab's time by phase from these results files, and stop")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.summarize:
+        print(summarize(arguments.summarize))
+        return
     if arguments.worker:
         result = worker(Path(arguments.worker), arguments.experiments, arguments.data_dir, arguments.quick)
         print("RESULT " + json.dumps(result))

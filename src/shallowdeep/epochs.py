@@ -10,7 +10,8 @@ into the backend per batch. Here:
   the default device of the backend; on a CPU, PyTorch and TensorFlow read the NumPy array's
   memory in place), the training images as their uint8 pixels where the features are the pixels
   scaled, each batch's pixels divided on the device (``divide_by``);
-- the optimizer's update of the weights, on TensorFlow, is one XLA function (see
+- the optimizer's update of the weights, on TensorFlow, is one XLA function for models of at
+  least :data:`COMPILED_UPDATE_MIN_WEIGHTS` weights whose step XLA does not compile already (see
   :class:`_TensorFlowRunner`);
 - an epoch is a vector of indices (its order, drawn on the host from ``(seed, epoch)`` by the
   caller; 4 bytes an example) and, with mixup, each example's partner and weight; each batch is
