@@ -35,10 +35,13 @@ def test_a_probe_measures_the_experiment_s_own_model_without_loading_data(tmp_pa
 
 
 _RUN_AFTER_PROBE = textwrap.dedent("""
+    import functools, sys
     from jax import monitoring
     import shallowdeep as sd
-    from shallowdeep import estimates, training
+    from shallowdeep import epochs, estimates, training
 
+    if sys.argv[1] == "loop":  # as on a GPU: a fori_loop over the batches of each call
+        epochs._JaxRunner.__init__ = functools.partialmethod(epochs._JaxRunner.__init__, loop_on_device=True)
     events = []
     monitoring.register_event_listener(lambda event, **_: events.append(event))
     experiment = sd.experiment("raw-1").with_overrides(
@@ -52,14 +55,16 @@ _RUN_AFTER_PROBE = textwrap.dedent("""
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
-def test_on_jax_the_run_finds_its_steps_compiled_by_the_probe(tmp_path):
-    """The probe compiles the run's training and validation steps, full and smaller last batches
-    (1,350 examples in batches of 128; 150 to validate): four programs the run reads from JAX's
-    compilation cache instead of compiling them again."""
+@pytest.mark.parametrize("calls", ["step", "loop"])
+def test_on_jax_the_run_finds_its_steps_compiled_by_the_probe(calls, tmp_path):
+    """The probe compiles the run's training and validation programs, full and smaller last
+    batches (1,350 examples in batches of 128; 150 to validate): four programs the run reads from
+    JAX's compilation cache instead of compiling them again, whether a call is one step (on a CPU)
+    or a loop over several batches (on a GPU)."""
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
-    done = subprocess.run([sys.executable, "-c", _RUN_AFTER_PROBE], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, env={**environment, "KERAS_BACKEND": "jax",
-                                            "SHALLOWDEEP_CACHE": str(tmp_path / "cache")})
+    done = subprocess.run([sys.executable, "-c", _RUN_AFTER_PROBE, calls], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env={**environment, "KERAS_BACKEND": "jax",
+                                                       "SHALLOWDEEP_CACHE": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr[-3000:]
     assert int(done.stdout.split("hits")[-1]) >= 4
     assert any((tmp_path / "cache" / "jax").iterdir())
