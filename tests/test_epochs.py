@@ -15,7 +15,9 @@ from shallowdeep.backend import keras, set_random_seed
 from shallowdeep.epochs import _blocks, compiled_optimizer_apply, epoch_runner, gather_batch, to_device
 from shallowdeep.experiments import load_experiment
 from shallowdeep.memory import ALIGNMENT, aligned, aligned_empty
-from shallowdeep.training import build_model, class_weights, compile_model, epoch_plan, targets
+from shallowdeep.models import load_model
+from shallowdeep.training import (build_model, class_weights, compile_model, epoch_plan, random_state,
+                                  restore_random_state, targets)
 
 
 def test_an_epoch_is_cut_into_calls_of_full_batches_then_the_smaller_last_batch():
@@ -120,6 +122,32 @@ def test_an_epoch_trains_as_keras_fit_on_the_same_order(name, settings, options)
     assert validation["loss"] == pytest.approx(fitted["val_loss"][0], rel=1e-5)
     for ours, keras_own in zip(model.get_weights(), by_fit, strict=True):
         np.testing.assert_allclose(ours, keras_own, rtol=1e-4, atol=1e-6)
+
+
+def test_a_model_saved_between_epochs_trains_its_next_epoch_as_if_never_saved(tmp_path):
+    """What a resumed run stands on, on each backend: after an epoch the loop has left the weights,
+    the optimizer's state and the random generators in the model (JAX's loop holds them in its own
+    state meanwhile), so the model saved then, loaded with its generators' positions, trains the
+    next epoch as the one never saved does: same loss, same weights (dropout draws included)."""
+    settings = ("training.batch_size=32", "training.steps_per_execution=4")
+    experiment, model, x, labels, y = _model_and_data("raw-2", 200, *settings)
+
+    def runner_of(model):
+        return epoch_runner(model, x, y, None, x[:50], y[:50], batch_size=32, steps_per_call=4)
+
+    runner = runner_of(model)
+    runner.train_epoch(epoch_plan(200, seed=0, epoch=0))
+    runner.validate()
+    model.save(tmp_path / "checkpoint.keras")
+    generators = random_state(model)
+    never_saved = runner.train_epoch(epoch_plan(200, seed=0, epoch=1))
+
+    loaded = load_model(tmp_path / "checkpoint.keras")
+    restore_random_state(loaded, generators)
+    resumed = runner_of(loaded).train_epoch(epoch_plan(200, seed=0, epoch=1))
+    assert resumed == pytest.approx(never_saved, abs=1e-6)
+    for ours, left_alone in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, left_alone, rtol=0, atol=1e-6)
 
 
 @pytest.mark.skipif(not ON_TENSORFLOW, reason="TensorFlow's update of the weights")
