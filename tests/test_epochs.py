@@ -130,7 +130,7 @@ def test_a_model_saved_between_epochs_trains_its_next_epoch_as_if_never_saved(tm
     state meanwhile), so the model saved then, loaded with its generators' positions, trains the
     next epoch as the one never saved does: same loss, same weights (dropout draws included)."""
     settings = ("training.batch_size=32", "training.steps_per_execution=4")
-    experiment, model, x, labels, y = _model_and_data("raw-2", 200, *settings)
+    _, model, x, _, y = _model_and_data("raw-2", 200, *settings)
 
     def runner_of(model):
         return epoch_runner(model, x, y, None, x[:50], y[:50], batch_size=32, steps_per_call=4)
